@@ -1,0 +1,41 @@
+# `make demo` and `make test` do all set-up on a fresh machine.
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(VENV)/bin/pip
+RAGLINE := $(VENV)/bin/ragline
+EXAMPLE := src/ragline/data/example
+DEMO_INDEX := .ragline
+export HF_HUB_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: demo test install install-test lint bench clean
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	# the CPU build from local disk first, so nothing pulls a multi-GB CUDA build
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -e .
+	touch $@
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(PIP) install -q -e ".[test]"
+	touch $@
+
+install-test: $(VENV)/.installed-test
+
+demo: install
+	$(RAGLINE) ingest $(EXAMPLE) --index $(DEMO_INDEX)
+	$(RAGLINE) search "what temperature should the water be for coffee" --index $(DEMO_INDEX) -k 3
+
+test: install-test
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/pytest -q
+
+lint: install-test
+	$(VENV)/bin/ruff check src tests bench
+
+clean:
+	rm -rf $(VENV) $(DEMO_INDEX) .pytest_cache .ruff_cache

@@ -1,0 +1,138 @@
+"""Index commands: ingest, search, status, remove."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from ragline.cli.progress import make_progress
+from ragline.index import Index, default_index_path
+from ragline.ingest.pipeline import IngestReport
+from ragline.types import SearchResult
+
+console = Console()
+err_console = Console(stderr=True)
+
+IndexOpt = typer.Option(None, "--index", "-i", envvar="RAGLINE_INDEX",
+                        help="Index folder [default: ./.ragline, or $RAGLINE_INDEX].")
+
+
+def open_index(index: Path | None, **kwargs: object) -> Index:
+    return Index(index or default_index_path(), **kwargs)  # type: ignore[arg-type]
+
+
+def ingest(
+    paths: list[Path] = typer.Argument(..., help="Files or folders (read recursively)."),
+    index: Path | None = IndexOpt,
+    include: list[str] = typer.Option([], "--include", help="Only files matching this glob."),
+    exclude: list[str] = typer.Option([], "--exclude", help="Skip files matching this glob."),
+    prune: bool = typer.Option(False, "--prune",
+                               help="Remove indexed files under PATHS that are gone."),
+    chunk_tokens: int | None = typer.Option(None, "--chunk-tokens",
+                                            help="Chunk size in model tokens [default: 256]."),
+    overlap: int | None = typer.Option(None, "--overlap",
+                                       help="Overlap between chunks in tokens [default: 32]."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the summary."),
+) -> None:
+    """Add or update documents: txt, md, html, pdf, docx, and BEIR-style jsonl."""
+    with open_index(index, chunk_tokens=chunk_tokens, overlap=overlap) as idx:
+        report = idx.add(paths, include=include, exclude=exclude, prune=prune,
+                         progress=make_progress(console, quiet))
+    print_report(report)
+    if report.failed and not (report.added or report.updated or report.unchanged):
+        raise typer.Exit(1)
+
+
+def print_report(report: IngestReport) -> None:
+    for path, reason in report.failed:
+        err_console.print(f"[red]failed:[/] {escape(path)}: {escape(reason)}")
+    console.print(
+        f"added {report.added}, unchanged {report.unchanged}, updated {report.updated}, "
+        f"removed {report.removed}, failed {len(report.failed)} files; "
+        f"{report.chunks_written} chunks written ({report.chunks_embedded} embedded, "
+        f"{report.chunks_reused} reused) in {report.seconds:.1f}s",
+        highlight=False,
+    )
+
+
+def _snippet(text: str, query: str, width: int = 300) -> str:
+    """A window of the chunk around the first query word it contains, words highlighted."""
+    words = [w for w in re.findall(r"\w{3,}", query.lower())]
+    flat = " ".join(text.split())
+    lower = flat.lower()
+    first = min((lower.find(w) for w in words if w in lower), default=0)
+    start = max(0, first - width // 3)
+    piece = flat[start : start + width]
+    out = escape(("…" if start else "") + piece + ("…" if start + width < len(flat) else ""))
+    for w in sorted(set(words), key=len, reverse=True):
+        out = re.sub(rf"(?i)\b({re.escape(w)}\w*)", r"[bold yellow]\1[/]", out)
+    return out
+
+
+def print_hits(result: SearchResult) -> None:
+    if not result.hits:
+        console.print("no results (is the index empty? run `ragline ingest PATH`)")
+        return
+    for hit in result.hits:
+        where = escape(hit.source) + (f", page {hit.page}" if hit.page else "")
+        heading = f"  [dim]{escape(hit.heading)}[/]" if hit.heading else ""
+        console.print(f"[bold cyan]{hit.rank}.[/] [green]{where}[/]{heading}  "
+                      f"[dim]score {hit.score:.3f}[/]")
+        console.print(f"   {_snippet(hit.text, result.query)}\n")
+    t = result.timings
+    console.print(f"[dim]embed {t['embed_ms']:.1f} ms, search {t['search_ms']:.1f} ms[/]")
+
+
+def search(
+    query: str = typer.Argument(..., help="What to look for, in your own words."),
+    k: int = typer.Option(5, "-k", "--top-k", min=1, max=1000, help="How many results."),
+    index: Path | None = IndexOpt,
+    as_json: bool = typer.Option(False, "--json", help="Print results as JSON."),
+) -> None:
+    """Find the passages most relevant to QUERY."""
+    with open_index(index) as idx:
+        result = idx.search(query, k=k)
+    if as_json:
+        print(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        print_hits(result)
+
+
+def status(
+    index: Path | None = IndexOpt,
+    as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
+) -> None:
+    """Show what the index holds: model, documents, chunks, size on disk."""
+    with open_index(index) as idx:
+        info = idx.status()
+    if as_json:
+        print(json.dumps(info, indent=2))
+        return
+    table = Table(show_header=False, box=None)
+    for key, value in info.items():
+        table.add_row(key, str(value))
+    console.print(table)
+
+
+def remove(
+    sources: list[Path] = typer.Argument(..., help="Indexed files or folders to remove."),
+    index: Path | None = IndexOpt,
+) -> None:
+    """Remove documents (and their chunks) from the index."""
+    with open_index(index) as idx:
+        n = idx.remove(sources)
+    if n == 0:
+        err_console.print("nothing matched: no indexed document is at those paths")
+        raise typer.Exit(1)
+    console.print(f"removed {n} documents")
+
+
+def register(app: typer.Typer) -> None:
+    for command in (ingest, search, status, remove):
+        app.command()(command)

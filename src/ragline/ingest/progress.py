@@ -1,0 +1,19 @@
+"""How the ingest reports progress: a small observer the CLI renders and the API may ignore."""
+
+from __future__ import annotations
+
+
+class IngestProgress:
+    """No-op observer; the CLI subclasses it with a rich bar or plain lines."""
+
+    def start(self, files: int) -> None: ...
+
+    def file_done(self, path: str, status: str, chunks: int = 0) -> None: ...
+
+    def embedding(self, total: int) -> None: ...
+
+    def embedded(self, n: int) -> None: ...
+
+    def warn(self, message: str) -> None: ...
+
+    def finish(self) -> None: ...
