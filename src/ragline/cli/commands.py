@@ -12,12 +12,14 @@ from rich.markup import escape
 from rich.table import Table
 
 from ragline.cli.progress import make_progress
+from ragline.errors import RaglineError
 from ragline.index import Index, default_index_path
 from ragline.ingest.pipeline import IngestReport
 from ragline.types import SearchResult
 
-console = Console()
-err_console = Console(stderr=True)
+# soft_wrap: a message or summary stays one line in a pipe or log, whatever the width
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 IndexOpt = typer.Option(None, "--index", "-i", envvar="RAGLINE_INDEX",
                         help="Index folder [default: ./.ragline, or $RAGLINE_INDEX].")
@@ -25,6 +27,14 @@ IndexOpt = typer.Option(None, "--index", "-i", envvar="RAGLINE_INDEX",
 
 def open_index(index: Path | None, **kwargs: object) -> Index:
     return Index(index or default_index_path(), **kwargs)  # type: ignore[arg-type]
+
+
+def open_existing(index: Path | None) -> Index:
+    """Open an index to read it; a missing one is an error (wrong folder?), not created."""
+    path = index or default_index_path()
+    if not (path / "catalog.sqlite").is_file():
+        raise RaglineError(f"no index at {path}: run `ragline ingest PATH --index {path}` first")
+    return Index(path)
 
 
 def ingest(
@@ -86,7 +96,8 @@ def print_hits(result: SearchResult) -> None:
                       f"[dim]score {hit.score:.3f}[/]")
         console.print(f"   {_snippet(hit.text, result.query)}\n")
     t = result.timings
-    console.print(f"[dim]embed {t['embed_ms']:.1f} ms, search {t['search_ms']:.1f} ms[/]")
+    lexical = f", bm25 {t['lexical_ms']:.1f} ms" if "lexical_ms" in t else ""
+    console.print(f"[dim]embed {t['embed_ms']:.1f} ms, search {t['search_ms']:.1f} ms{lexical}[/]")
 
 
 def search(
@@ -94,10 +105,14 @@ def search(
     k: int = typer.Option(5, "-k", "--top-k", min=1, max=1000, help="How many results."),
     index: Path | None = IndexOpt,
     as_json: bool = typer.Option(False, "--json", help="Print results as JSON."),
+    mode: str = typer.Option("hybrid", "--mode",
+                             help="hybrid (dense + BM25, fused), dense, or lexical (BM25)."),
 ) -> None:
     """Find the passages most relevant to QUERY."""
-    with open_index(index) as idx:
-        result = idx.search(query, k=k)
+    if mode not in ("dense", "lexical", "hybrid"):
+        raise typer.BadParameter("use dense, lexical or hybrid", param_hint="--mode")
+    with open_existing(index) as idx:
+        result = idx.search(query, k=k, mode=mode)
     if as_json:
         print(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
     else:
@@ -109,7 +124,7 @@ def status(
     as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
     """Show what the index holds: model, documents, chunks, size on disk."""
-    with open_index(index) as idx:
+    with open_existing(index) as idx:
         info = idx.status()
     if as_json:
         print(json.dumps(info, indent=2))
@@ -125,7 +140,7 @@ def remove(
     index: Path | None = IndexOpt,
 ) -> None:
     """Remove documents (and their chunks) from the index."""
-    with open_index(index) as idx:
+    with open_existing(index) as idx:
         n = idx.remove(sources)
     if n == 0:
         err_console.print("nothing matched: no indexed document is at those paths")

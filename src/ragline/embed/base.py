@@ -63,3 +63,4 @@ class BatchEmbedder(ABC):
 
     def warmup(self) -> None:
         """Load weights ahead of timing-sensitive work; models that load lazily override it."""
+        return None

@@ -81,7 +81,8 @@ class Chunker:
             step = budget - self.settings.overlap
             for i in range(0, n, step):
                 window = enc.offsets[i : i + budget]
-                units.append(_Unit(s + window[0][0], s + window[-1][1], len(window), para and i == 0))
+                units.append(_Unit(s + window[0][0], s + window[-1][1], len(window),
+                                   para and i == 0))
                 if i + budget >= n:
                     break
         return units

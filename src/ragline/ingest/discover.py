@@ -12,9 +12,12 @@ from ragline.ingest.loaders import supported
 _SKIP_DIRS = {".git", ".hg", ".svn", "__pycache__", "node_modules", ".venv", ".ragline"}
 
 
-def _matches(path: Path, patterns: Sequence[str]) -> bool:
-    text = path.as_posix()
-    return any(fnmatch.fnmatch(text, p) or fnmatch.fnmatch(path.name, p) for p in patterns)
+def _matches(path: Path, patterns: Sequence[str], root: Path | None = None) -> bool:
+    """A glob matches the file name, the absolute path, or the path under the folder named."""
+    names = [path.as_posix(), path.name]
+    if root is not None:
+        names.append(path.relative_to(root).as_posix())
+    return any(fnmatch.fnmatch(n, p) for p in patterns for n in names)
 
 
 def discover(roots: Iterable[str | Path], include: Sequence[str] = (),
@@ -39,9 +42,9 @@ def discover(roots: Iterable[str | Path], include: Sequence[str] = (),
             dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS)
             for name in sorted(filenames):
                 path = Path(dirpath) / name
-                if not supported(path) or _matches(path, exclude):
+                if not supported(path) or _matches(path, exclude, root):
                     continue
-                if include and not _matches(path, include):
+                if include and not _matches(path, include, root):
                     continue
                 files.append(path)
     return list(dict.fromkeys(files)), missing

@@ -129,6 +129,8 @@ class Ingestor:
                 self.progress.warn(w)
         chunks = [c for doc in docs for c in self.index.chunker.chunk(doc)]
         self.pending.append(_Pending(key, digest, stat.st_size, stat.st_mtime, chunks, existing))
+        # report the file as soon as it is read, so the files bar moves file by file
+        self.progress.file_done(key, "updated" if existing else "added", len(chunks))
         return None
 
     def _fail(self, path: str, reason: str) -> None:
@@ -182,7 +184,6 @@ class Ingestor:
                 self.report.added += 1
             else:
                 self.report.updated += 1
-            self.progress.file_done(p.path, "updated" if p.existing else "added", len(p.chunks))
         index.catalog.insert_chunks(rows)
         index.vectors.remove(np.array(stale, dtype=np.int64))
         index.vectors.add(np.array(ids, dtype=np.int64), vectors)
@@ -196,7 +197,8 @@ class Ingestor:
         exact = {str(r) for r in resolved}
         for doc in self.index.catalog.documents():
             under = doc.path in exact or any(doc.path.startswith(p) for p in prefixes)
-            if under and doc.path not in seen:
+            # only what is gone from disk: a file left out by --include/--exclude stays
+            if under and doc.path not in seen and not Path(doc.path).exists():
                 self.index.vectors.remove(np.array(self.index.catalog.delete_document(doc.id)))
                 self.report.removed += 1
                 self.dirty = True

@@ -12,6 +12,9 @@ Loader = Callable[[Path], list[Document]]
 
 _TEXT_CONTROL_OK = {9, 10, 12, 13, 27}
 
+#: a text or Markdown file with a line longer than this is data or minified text, not prose
+MAX_LINE_CHARS = 1_000_000
+
 
 def read_bytes(path: Path) -> bytes:
     """Read a file, turning OS errors into a LoadError that names the file."""
@@ -41,6 +44,11 @@ def looks_binary(data: bytes) -> bool:
 
 def decode_text(path: Path, data: bytes, warnings: list[str]) -> str:
     """Decode UTF-8 (with or without BOM); fall back to cp1252/Latin-1 with a warning."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 with a BOM (Windows editors)
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError:
+            raise LoadError(str(path), "invalid UTF-16 text") from None
     if looks_binary(data):
         raise LoadError(str(path), "binary content, not text")
     try:
@@ -55,6 +63,17 @@ def decode_text(path: Path, data: bytes, warnings: list[str]) -> str:
         warnings.append(f"{path}: not valid UTF-8, decoded as {enc}")
         return text
     raise LoadError(str(path), "undecodable text")  # pragma: no cover - latin-1 decodes anything
+
+
+def refuse_long_lines(path: Path, text: str) -> None:
+    """Refuse one-line blobs (minified code, dumps): they are not prose and choke the chunker."""
+    if len(text) <= MAX_LINE_CHARS:
+        return
+    line = max(text.splitlines(), key=len, default="")
+    if len(line) > MAX_LINE_CHARS:
+        size = len(line.encode("utf-8")) / 1e6
+        raise LoadError(str(path), f"a single line of {size:.1f} MB: looks like data or "
+                                   "minified text, not prose")
 
 
 def paragraphs(text: str) -> list[str]:

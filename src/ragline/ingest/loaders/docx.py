@@ -13,7 +13,7 @@ from ragline.types import Block, Document
 
 def _heading_level(style_name: str) -> int | None:
     if style_name == "Title":
-        return 1
+        return 0  # above "Heading 1", so sections keep the title in their heading path
     if style_name.startswith("Heading "):
         tail = style_name.removeprefix("Heading ")
         return int(tail) if tail.isdigit() else None

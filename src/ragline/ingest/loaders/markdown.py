@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from ragline.errors import LoadError
-from ragline.ingest.loaders.base import decode_text, read_bytes
+from ragline.ingest.loaders.base import decode_text, read_bytes, refuse_long_lines
 from ragline.types import Block, Document
 
 _HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
@@ -53,7 +53,9 @@ def parse_markdown(text: str) -> tuple[list[Block], str | None]:
 
 def load_markdown(path: Path) -> list[Document]:
     warnings: list[str] = []
-    blocks, title = parse_markdown(decode_text(path, read_bytes(path), warnings))
+    text = decode_text(path, read_bytes(path), warnings)
+    refuse_long_lines(path, text)
+    blocks, title = parse_markdown(text)
     if not blocks:
         raise LoadError(str(path), "no text outside headings")
     return [Document(str(path), blocks, title=title, warnings=warnings)]

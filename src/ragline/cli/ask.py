@@ -1,0 +1,182 @@
+"""`ragline ask` and `ragline chat`: answers from the indexed documents, streamed, with sources."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from ragline.errors import RaglineError
+from ragline.generate.answer import Asker, AskResult
+from ragline.generate.factory import create_backend, load_config
+from ragline.index import Index, default_index_path
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+IndexOpt = typer.Option(None, "--index", "-i", envvar="RAGLINE_INDEX",
+                        help="Index folder (default: ./.ragline).")
+KOpt = typer.Option(None, "-k", "--top-k", min=1, max=50,
+                    help="Passages given to the model (default: 5).")
+UrlOpt = typer.Option(None, "--llm-url", help="OpenAI-compatible server, e.g. "
+                      "http://127.0.0.1:8080/v1 (env RAGLINE_LLM_URL; default: embedded model).")
+ServerModelOpt = typer.Option(None, "--llm-model", help="Model name on that server "
+                              "(env RAGLINE_LLM_MODEL).")
+KeyEnvOpt = typer.Option(None, "--api-key-env", help="Name of the environment variable that "
+                         "holds the server's API key, e.g. OPENAI_API_KEY.")
+ModelOpt = typer.Option(None, "--model", help="Embedded model: a GGUF file, or "
+                        "qwen2.5-coder-0.5b (default) / smollm2 (env RAGLINE_LLM_GGUF).")
+TimeoutOpt = typer.Option(None, "--llm-timeout", help="Seconds to wait for the server between "
+                          "streamed pieces (default: 120).")
+MaxTokOpt = typer.Option(None, "--max-tokens", help="Longest answer in tokens (default: 256).")
+MinScoreOpt = typer.Option(None, "--min-score", help="Abstain when the best passage's cosine "
+                           "similarity is below this (default: 0.35).")
+ThreadsOpt = typer.Option(None, "--threads", help="CPU threads for the embedded model.")
+
+
+def _asker(index: Path | None, k: int | None, stream: bool, **flags: object) -> Asker:
+    path = index or default_index_path()
+    if not (path / "catalog.sqlite").is_file():
+        raise RaglineError(f"no index at {path}: run `ragline ingest PATH --index {path}` first")
+    cfg = load_config(path, k=k, **flags)  # type: ignore[arg-type]
+    backend = create_backend(cfg)
+    return Asker(Index(path), backend, k=cfg.k, min_score=cfg.min_score, stream=stream)
+
+
+def _close(asker: Asker) -> None:
+    asker.backend.close()
+    close = getattr(asker.index, "close", None)
+    if close:
+        close()
+
+
+def _write(piece: str) -> None:
+    sys.stdout.write(piece)
+    sys.stdout.flush()
+
+
+def print_sources(result: AskResult) -> None:
+    """The cited passages, by their [n], then anything the check removed or doubted."""
+    if result.dropped_citations:
+        gone = ", ".join(f"[{n}]" for n in result.dropped_citations)
+        err_console.print(f"[yellow]note:[/] removed {gone}: only {len(result.retrieved)} "
+                          "passages were given to the model")
+    if result.abstained:
+        why = ("no passage is relevant enough" if result.abstain_reason == "retrieval"
+               else "the model found no answer in the passages")
+        console.print(f"[dim](abstained: {why}; best similarity {result.relevance:.2f})[/]")
+        return
+    if not result.citations:
+        console.print("[dim](no passage could be matched to this answer)[/]")
+        return
+    console.print("\n[bold]Sources[/]")
+    for c in result.citations:
+        where = escape(c.source) + (f", page {c.page}" if c.page else "")
+        flag = "" if c.supported else "  [yellow](does not appear to support the claim)[/]"
+        how = "" if c.by == "model" else "  [dim](matched by content)[/]"
+        snippet = " ".join(c.text.split())
+        snippet = snippet[:200] + ("…" if len(snippet) > 200 else "")
+        console.print(f"[bold cyan][{c.n}][/] [green]{where}[/]{flag}{how}")
+        console.print(f"    [dim]{escape(snippet)}[/]")
+    t = result.timings
+    console.print(f"[dim]retrieve {t['retrieve_ms']:.0f} ms, first token "
+                  f"{t['first_token_ms'] / 1e3:.1f} s, total {t['total_ms'] / 1e3:.1f} s, "
+                  f"{t['tokens_per_s']:.1f} tokens/s, model {escape(result.model)}[/]")
+
+
+def _answer(asker: Asker, question: str, as_json: bool, stream: bool,
+            follow_up: bool = False) -> AskResult:
+    live = stream and not as_json
+    result = asker.ask(question, on_text=_write if live else None, follow_up=follow_up)
+    if as_json:
+        print(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
+        return result
+    if live:
+        _write("\n")
+    else:
+        print(result.answer)
+    print_sources(result)
+    return result
+
+
+def ask(
+    question: str = typer.Argument(..., help="Your question, in your own words."),
+    index: Path | None = IndexOpt,
+    k: int | None = KOpt,
+    as_json: bool = typer.Option(False, "--json", help="Print the answer and sources as JSON."),
+    no_stream: bool = typer.Option(False, "--no-stream", help="Print the answer when complete."),
+    llm_url: str | None = UrlOpt,
+    llm_model: str | None = ServerModelOpt,
+    api_key_env: str | None = KeyEnvOpt,
+    model: str | None = ModelOpt,
+    llm_timeout: float | None = TimeoutOpt,
+    max_tokens: int | None = MaxTokOpt,
+    min_score: float | None = MinScoreOpt,
+    threads: int | None = ThreadsOpt,
+) -> None:
+    """Answer QUESTION from the indexed documents, citing the passages it used."""
+    if not question.strip():
+        raise RaglineError("the question is empty")
+    asker = _asker(index, k, stream=not no_stream, url=llm_url, model=llm_model,
+                   api_key_env=api_key_env, gguf=model, timeout=llm_timeout,
+                   max_tokens=max_tokens, min_score=min_score, threads=threads)
+    try:
+        _answer(asker, question, as_json, stream=not no_stream)
+    finally:
+        _close(asker)
+
+
+def _questions() -> Iterator[str]:
+    """Questions from the terminal (with a prompt) or, when piped, one per line of stdin."""
+    interactive = sys.stdin.isatty()
+    while True:
+        try:
+            line = input("\n? ") if interactive else sys.stdin.readline()
+        except EOFError:
+            return
+        if not interactive and not line:
+            return
+        line = line.strip()
+        if line.lower() in ("exit", "quit", ":q"):
+            return
+        if line:
+            yield line
+
+
+def chat(
+    index: Path | None = IndexOpt,
+    k: int | None = KOpt,
+    as_json: bool = typer.Option(False, "--json", help="One JSON answer per question."),
+    no_stream: bool = typer.Option(False, "--no-stream", help="Print answers when complete."),
+    llm_url: str | None = UrlOpt,
+    llm_model: str | None = ServerModelOpt,
+    api_key_env: str | None = KeyEnvOpt,
+    model: str | None = ModelOpt,
+    llm_timeout: float | None = TimeoutOpt,
+    max_tokens: int | None = MaxTokOpt,
+    min_score: float | None = MinScoreOpt,
+    threads: int | None = ThreadsOpt,
+) -> None:
+    """Ask questions in a loop; follow-ups are read in the context of the conversation."""
+    asker = _asker(index, k, stream=not no_stream, url=llm_url, model=llm_model,
+                   api_key_env=api_key_env, gguf=model, timeout=llm_timeout,
+                   max_tokens=max_tokens, min_score=min_score, threads=threads)
+    if sys.stdin.isatty():
+        err_console.print("[dim]Ask about your documents; Ctrl-D or 'exit' ends.[/]")
+    try:
+        for turn, question in enumerate(_questions()):
+            if not sys.stdin.isatty() and not as_json:
+                console.print(f"[bold]? {escape(question)}[/]")
+            _answer(asker, question, as_json, stream=not no_stream, follow_up=turn > 0)
+    finally:
+        _close(asker)
+
+
+def register(app: typer.Typer) -> None:
+    for command in (ask, chat):
+        app.command()(command)

@@ -1,0 +1,169 @@
+"""The `ask` pipeline: retrieve, decide whether to answer, generate, check citations.
+
+Abstention has two gates. Before generation: when the best passage's dense (cosine) score is
+under `min_score`, nothing relevant was found, so we do not ask the model at all (it would only be
+tempted to invent). After generation: when the model's first sentence says the documents do
+not hold the answer. Either way the answer becomes ABSTAIN_TEXT and `abstained` is true.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ragline.generate import citations as cit
+from ragline.generate.base import LLMBackend, Message
+from ragline.generate.factory import DEFAULT_MIN_SCORE
+from ragline.generate.prompt import build_messages
+from ragline.types import Hit, SearchResult
+
+ABSTAIN_TEXT = "I cannot answer that from the documents."
+
+_REFUSAL = re.compile(
+    r"(documents?|passages?|context|text|sources?)\s+(provided\s+)?(do|does|did)\s*(not|n't)\s+"
+    r"(contain|mention|provide|include|say|specify|state|have|give|answer|discuss)"
+    r"|\bno (information|mention|answer)\b|\bnot (mentioned|provided|specified|stated|found|"
+    r"given|available|contained)\b|\bcannot (be )?(answer|determine|find)|\bcan't "
+    r"(answer|determine|find)|\bunable to (answer|find|determine)|\bi (do not|don't) know\b",
+    re.IGNORECASE)
+
+
+def model_declined(answer: str) -> bool:
+    """True when the answer opens by saying the documents do not hold it."""
+    first = cit.sentences(cit.strip_markers(answer))
+    return bool(first) and bool(_REFUSAL.search(first[0]))
+
+
+class Searchable(Protocol):
+    def search(self, query: str, k: int = 5, **kwargs: Any) -> SearchResult: ...
+
+
+@dataclass
+class AskResult:
+    question: str
+    answer: str
+    abstained: bool
+    citations: list[cit.Citation]
+    retrieved: list[Hit]
+    model: str
+    timings: dict[str, float]
+    dropped_citations: list[int] = field(default_factory=list)
+    abstain_reason: str | None = None  # "retrieval" | "model"
+    raw_answer: str = ""
+    relevance: float = 0.0  # the dense cosine of the best passage, which the gate compares
+
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "question": self.question,
+            "answer": self.answer,
+            "abstained": self.abstained,
+            "abstain_reason": self.abstain_reason,
+            "relevance": round(self.relevance, 4),
+            "citations": [c.to_dict() for c in self.citations],
+            "dropped_citations": self.dropped_citations,
+            "retrieved": [h.to_dict() for h in self.retrieved],
+            "model": self.model,
+            "timings": {k: round(v, 3) for k, v in self.timings.items()},
+        }
+
+
+class Asker:
+    """One index + one backend; `ask` answers one question, `chat` keeps the conversation."""
+
+    def __init__(self, index: Searchable, backend: LLMBackend, k: int = 5,
+                 min_score: float = DEFAULT_MIN_SCORE, stream: bool = True,
+                 history_turns: int = 3) -> None:
+        self.index = index
+        self.backend = backend
+        self.k = k
+        self.min_score = min_score
+        self.stream = stream
+        self.history_turns = history_turns
+        self.history: list[tuple[str, str]] = []  # (question, answer) of earlier chat turns
+
+    def retrieve(self, question: str, follow_up: bool) -> list[Hit]:
+        """Search the question; in a chat, also the question joined to the previous one, so a
+        follow-up like "and when was that?" finds the passages of the topic under discussion."""
+        hits = {h.chunk_id: h for h in self.index.search(question, k=self.k).hits}
+        if follow_up and self.history:
+            joined = f"{self.history[-1][0]} {question}"
+            for h in self.index.search(joined, k=self.k).hits:
+                if h.chunk_id not in hits or hits[h.chunk_id].score < h.score:
+                    hits[h.chunk_id] = h
+        ranked = sorted(hits.values(), key=lambda h: h.score, reverse=True)[: self.k]
+        for rank, h in enumerate(ranked, start=1):
+            h.rank = rank
+        return ranked
+
+    def relevance(self, question: str, hits: Sequence[Hit], follow_up: bool) -> float:
+        """How relevant the best passage is, as a cosine similarity.
+
+        The default search fuses dense and BM25 ranks (RRF), whose scores say nothing about
+        relevance on their own, so the gate asks the same index for its dense top hit."""
+        queries = [question]
+        if follow_up and self.history:
+            queries.append(f"{self.history[-1][0]} {question}")
+        best = float("-inf")
+        for q in queries:
+            try:
+                found = self.index.search(q, k=1, mode="dense").hits
+            except TypeError:  # an index without search modes: its scores are cosines
+                return max((h.score for h in hits), default=float("-inf"))
+            best = max([best] + [h.score for h in found])
+        return best
+
+    def ask(self, question: str, on_text: Callable[[str], None] | None = None,
+            follow_up: bool = False) -> AskResult:
+        """Answer from the index only; `on_text` receives the answer as it streams."""
+        t0 = time.perf_counter()
+        hits = self.retrieve(question, follow_up)
+        best = self.relevance(question, hits, follow_up)
+        t1 = time.perf_counter()
+        timings = {"retrieve_ms": (t1 - t0) * 1e3, "first_token_ms": 0.0, "total_ms": 0.0,
+                   "tokens_per_s": 0.0}
+        if not hits or best < self.min_score:
+            if on_text:
+                on_text(ABSTAIN_TEXT)
+            timings["total_ms"] = (time.perf_counter() - t0) * 1e3
+            return AskResult(question, ABSTAIN_TEXT, True, [], hits, self.backend.name,
+                             timings, abstain_reason="retrieval", relevance=best)
+        messages = build_messages(question, hits, self._history_messages() if follow_up else ())
+        raw, first, t_end = self._generate(messages, on_text)
+        stats = self.backend.last_stats
+        timings["first_token_ms"] = ((first or t_end) - t0) * 1e3
+        timings["total_ms"] = (t_end - t0) * 1e3
+        gen_s = t_end - (first if first and stats.completion_tokens > 1 else t1)
+        n_tok = max(stats.completion_tokens - (1 if first else 0), 0)
+        timings["tokens_per_s"] = n_tok / gen_s if gen_s > 0 else 0.0
+        report = cit.check(raw, hits)
+        if model_declined(raw) or not cit.strip_markers(raw):
+            result = AskResult(question, ABSTAIN_TEXT, True, [], hits, self.backend.name,
+                               timings, report.dropped, "model", raw, best)
+        else:
+            result = AskResult(question, report.answer, False, report.citations, hits,
+                               self.backend.name, timings, report.dropped, None, raw, best)
+        self.history.append((question, result.answer))
+        return result
+
+    def _generate(self, messages: Sequence[Message],
+                  on_text: Callable[[str], None] | None) -> tuple[str, float | None, float]:
+        pieces: list[str] = []
+        first: float | None = None
+        for piece in self.backend.generate(messages, stream=self.stream):
+            if first is None:
+                first = time.perf_counter()
+            pieces.append(piece)
+            if on_text:
+                on_text(piece)
+        return "".join(pieces).strip(), first, time.perf_counter()
+
+    def _history_messages(self) -> list[Message]:
+        out: list[Message] = []
+        for q, a in self.history[-self.history_turns:]:
+            out.append({"role": "user", "content": f"Question: {q}"})
+            out.append({"role": "assistant", "content": a})
+        return out

@@ -1,0 +1,121 @@
+"""Settings for `ask` and the backend they pick. Precedence: flags > environment > the index
+folder's config.toml (`[llm]` table) > defaults.
+
+    # <index>/config.toml
+    [llm]
+    url = "http://127.0.0.1:8080/v1"   # an OpenAI-compatible server; omit for the embedded model
+    model = "qwen2.5:7b"               # the server's model name
+    api_key_env = "OPENAI_API_KEY"
+    gguf = "/models/any.gguf"          # embedded: a GGUF path, or qwen2.5-coder-0.5b / smollm2
+    k = 5
+    min_score = 0.35
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from ragline.errors import RaglineError
+from ragline.generate.base import GenerationOptions, LLMBackend
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: the same parser, as a package
+    import tomli as tomllib  # type: ignore[no-redef]
+
+# Calibrated with bench/qa.py --calibrate (made-up unanswerable questions against SQuAD and
+# example-corpus questions); see the notes in bench/qa.py.
+DEFAULT_MIN_SCORE = 0.35
+CONFIG_FILE = "config.toml"
+
+
+@dataclass
+class AskConfig:
+    url: str | None = None
+    model: str | None = None  # the server's model name (with url)
+    api_key_env: str | None = None
+    gguf: str | None = None  # embedded model: packaged name or GGUF path
+    timeout: float = 120.0
+    max_tokens: int = 256
+    temperature: float = 0.0
+    n_ctx: int = 4096
+    threads: int | None = None
+    k: int = 5
+    min_score: float = DEFAULT_MIN_SCORE
+
+
+ENV = {
+    "url": "RAGLINE_LLM_URL", "model": "RAGLINE_LLM_MODEL",
+    "api_key_env": "RAGLINE_LLM_API_KEY_ENV", "gguf": "RAGLINE_LLM_GGUF",
+    "timeout": "RAGLINE_LLM_TIMEOUT", "max_tokens": "RAGLINE_LLM_MAX_TOKENS",
+    "temperature": "RAGLINE_LLM_TEMPERATURE", "n_ctx": "RAGLINE_LLM_CTX",
+    "threads": "RAGLINE_LLM_THREADS", "k": "RAGLINE_ASK_K", "min_score": "RAGLINE_MIN_SCORE",
+}
+
+
+def _coerce(name: str, value: Any, origin: str) -> Any:
+    kind = {f.name: f.type for f in fields(AskConfig)}[name]
+    try:
+        if "float" in str(kind):
+            return float(value)
+        if "int" in str(kind):
+            return int(value)
+        return str(value)
+    except (TypeError, ValueError):
+        raise RaglineError(f"{origin}: {name} must be {kind}, got {value!r}") from None
+
+
+def read_config_file(index_path: Path | None) -> dict[str, Any]:
+    """The `[llm]` table of <index>/config.toml, or {} when there is none."""
+    if index_path is None:
+        return {}
+    path = Path(index_path) / CONFIG_FILE
+    if not path.is_file():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise RaglineError(f"{path}: {e}") from e
+    table = data.get("llm", {})
+    if not isinstance(table, dict):
+        raise RaglineError(f"{path}: [llm] must be a table")
+    return table
+
+
+def load_config(index_path: Path | None = None, **flags: Any) -> AskConfig:
+    """Merge the layers; a flag left as None does not override anything."""
+    cfg = AskConfig()
+    names = {f.name for f in fields(AskConfig)}
+    for key, value in read_config_file(index_path).items():
+        if key not in names:
+            raise RaglineError(f"{index_path}/{CONFIG_FILE}: unknown setting {key!r} in [llm] "
+                               f"(known: {', '.join(sorted(names))})")
+        setattr(cfg, key, _coerce(key, value, f"{index_path}/{CONFIG_FILE}"))
+    for key, var in ENV.items():
+        if os.environ.get(var):
+            setattr(cfg, key, _coerce(key, os.environ[var], f"${var}"))
+    for key, value in flags.items():
+        if key not in names:
+            raise TypeError(f"unknown setting {key}")
+        if value is not None:
+            setattr(cfg, key, _coerce(key, value, f"--{key.replace('_', '-')}"))
+    return cfg
+
+
+def create_backend(cfg: AskConfig) -> LLMBackend:
+    """An OpenAI-compatible client when a URL is set, else the embedded GGUF model."""
+    options = GenerationOptions(max_tokens=cfg.max_tokens, temperature=cfg.temperature)
+    if cfg.url:
+        from ragline.generate.openai_http import OpenAIBackend
+
+        return OpenAIBackend(cfg.url, model=cfg.model, api_key_env=cfg.api_key_env,
+                             timeout=cfg.timeout, options=options)
+    from ragline.generate.embedded import EmbeddedBackend
+    from ragline.generate.models import resolve_model
+
+    name, path = resolve_model(cfg.gguf)
+    return EmbeddedBackend(path, name=name, n_ctx=cfg.n_ctx, n_threads=cfg.threads,
+                           options=options)

@@ -1,0 +1,65 @@
+"""The BM25 index follows the incremental ingest through Index.add / Index.remove."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ragline.index import Index
+
+
+def lexical_sources(index: Index, query: str) -> list[str]:
+    return [Path(h.source).name for h in index.search(query, k=5, mode="lexical").hits]
+
+
+def test_bm25_follows_add_replace_delete(tmp_path: Path, embedder) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "bees.txt").write_text("Honeybees perform a waggle dance to point at flowers.")
+    (docs / "tea.txt").write_text("Green tea is steeped in water below boiling.")
+    folder = tmp_path / "idx"
+    with Index(folder, embedder=embedder) as index:
+        index.add([docs])
+        assert lexical_sources(index, "waggle dancing") == ["bees.txt"]
+        gen = index.status()["generation"]
+        assert (folder / f"lexical.{gen}.npz").is_file()
+
+        # replace: the old words disappear from BM25, the new ones are found
+        (docs / "bees.txt").write_text("Bumblebees buzz-pollinate tomato flowers.")
+        report = index.add([docs])
+        assert report.updated == 1
+        assert lexical_sources(index, "waggle") == []
+        assert lexical_sources(index, "tomato pollination") == ["bees.txt"]
+
+        # delete
+        assert index.remove([docs / "tea.txt"]) == 1
+        assert lexical_sources(index, "steeped tea") == []
+        assert len(index.lexical) == index.status()["chunks"]
+        gen = index.status()["generation"]
+        assert sorted(p.name for p in folder.glob("lexical.*")) == [f"lexical.{gen}.npz"]
+
+    # a new process sees the committed state, and rebuilds it if the file is gone
+    with Index(folder, embedder=embedder) as reader:
+        assert lexical_sources(reader, "tomato") == ["bees.txt"]
+    (folder / f"lexical.{gen}.npz").unlink()
+    with Index(folder, embedder=embedder) as reader:
+        assert lexical_sources(reader, "tomato") == ["bees.txt"]
+        assert (folder / f"lexical.{gen}.npz").is_file()
+
+
+def test_search_modes_and_timings(tmp_path: Path, embedder) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "coffee.md").write_text("# Brewing\n\nBrew coffee with water at 93 degrees Celsius.")
+    (docs / "volcano.txt").write_text("Volcanic eruptions inject sulfur into the stratosphere.")
+    with Index(tmp_path / "idx", embedder=embedder) as index:
+        index.add([docs])
+        for mode in ("dense", "lexical", "hybrid"):
+            result = index.search("how hot should coffee water be", k=2, mode=mode)
+            assert Path(result.hits[0].source).name == "coffee.md", mode
+            assert [h.rank for h in result.hits] == list(range(1, len(result.hits) + 1))
+        assert {"embed_ms", "search_ms", "lexical_ms"} <= set(result.timings)
+        assert index.search("coffee", k=1).hits  # hybrid is the default
+        with pytest.raises(ValueError, match="unknown search mode"):
+            index.search("coffee", mode="fuzzy")
