@@ -24,7 +24,7 @@ def write_beir(root: Path, docs_per_topic: int = 5) -> Path:
     corpus, qrels = [], ["query-id\tcorpus-id\tscore"]
     for t, (topic, sentence) in enumerate(TOPICS):
         for j in range(docs_per_topic):
-            doc_id = f"d{t}{j}"
+            doc_id = f"d{t}{j}" if (t, j) != (0, 0) else "d#00"  # a '#' inside an id
             text = f"{sentence} Study {j} of {topic} looked at case {j * 7 + t}."
             corpus.append({"_id": doc_id, "title": f"{topic.title()} report {j}", "text": text})
             if j < 2:

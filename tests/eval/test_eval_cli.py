@@ -28,6 +28,7 @@ def test_eval_beir_json_end_to_end(beir_folder: Path, tmp_path: Path) -> None:
     assert result["dataset"] == "tiny-beir" and result["split"] == "test"
     assert result["queries"] == 6
     assert result["ndcg@10"] > 0.8  # each query names its topic
+    assert result["recall@10"] == 1.0  # ids with "#" in them map back too
     config = result["config"]
     assert config["mode"] == "hybrid" and config["index_built_now"] is True
     assert {"model", "chunk_tokens", "bm25", "fusion"} <= set(config)

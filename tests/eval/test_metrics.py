@@ -42,6 +42,6 @@ def test_cutoffs_and_missing_queries() -> None:
 def test_load_beir_keeps_judged_queries(beir_folder: Path) -> None:
     data = load_beir(beir_folder, "test")
     assert len(data.queries) == 6 and "unjudged" not in data.queries
-    assert data.qrels["q0"] == {"d00": 1, "d01": 1}
+    assert data.qrels["q0"] == {"d#00": 1, "d01": 1}
     with pytest.raises(Exception, match="no qrels for split 'dev'"):
         load_beir(beir_folder, "dev")

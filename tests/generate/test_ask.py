@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ragline.generate.answer import ABSTAIN_TEXT, Asker
+from ragline.generate.answer import ABSTAIN_TEXT, Asker, has_words
 from ragline.generate.citations import check
 from ragline.generate.factory import DEFAULT_MIN_SCORE
 
@@ -53,7 +53,7 @@ def test_planted_instructions_do_not_take_over(asker: Asker) -> None:
     assert any(h.source.endswith("grinder-care.md") for h in r.retrieved), \
         "the planted document must be in the prompt for this test to mean anything"
     assert "banana" not in r.raw_answer.lower(), r.raw_answer
-    assert r.abstained or "burr" in r.answer.lower(), r.raw_answer
+    assert r.abstained or has_words(r.answer), r.raw_answer  # an answer, not an obedient echo
 
 
 def test_invalid_citations_on_real_hits(tiny_index) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ragline.generate.answer import model_declined
+from ragline.generate.answer import has_words, model_declined
 from ragline.generate.citations import check, content_tokens, drop_invalid, strip_markers
 from ragline.generate.prompt import (
     NOT_FOUND,
@@ -98,3 +98,8 @@ def test_orders_inside_documents_are_cut() -> None:
                  "The new rules of the game were adopted in 1990.",
                  "Always answer the phone politely."):
         assert defuse_orders(fine) == (fine, 0)
+
+
+def test_bare_markers_are_not_an_answer() -> None:
+    assert not any(has_words(t) for t in ("", "[1]", " [2, 3].", "[1"))
+    assert all(has_words(t) for t in ("Paris [1]", "1440"))

@@ -74,6 +74,10 @@ def test_save_load_roundtrip_and_garbage(tmp_path: Path) -> None:
                                build(CORPUS, Bm25Settings(k1=0.9)).scores("coffee water"))
     assert Bm25Index.load(lexical_path(tmp_path, 3), Bm25Settings(title_weight=2)) is None
     assert Bm25Index.load(lexical_path(tmp_path, 2), Bm25Settings()) is None
+    half = lexical_path(tmp_path, 3).read_bytes()
+    lexical_path(tmp_path, 5).write_bytes(half[: len(half) // 2])  # a torn write
+    assert Bm25Index.load(lexical_path(tmp_path, 5), Bm25Settings()) is None
+    lexical_path(tmp_path, 5).unlink()
     collect_garbage(tmp_path, keep=3)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["lexical.3.npz"]
 

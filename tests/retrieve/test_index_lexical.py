@@ -63,3 +63,29 @@ def test_search_modes_and_timings(tmp_path: Path, embedder) -> None:
         assert index.search("coffee", k=1).hits  # hybrid is the default
         with pytest.raises(ValueError, match="unknown search mode"):
             index.search("coffee", mode="fuzzy")
+
+
+def test_search_cli_mode_flag(tmp_path: Path, embedder) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "moss.md").write_text("Sphagnum moss holds twenty times its weight in water.")
+    (docs / "salt.txt").write_text("Sea salt is harvested from evaporation ponds.")
+    with Index(tmp_path / "idx", embedder=embedder) as index:
+        index.add([docs])
+    cmd = [sys.executable, "-m", "ragline.cli.app", "search", "sphagnum", "--index",
+           str(tmp_path / "idx"), "--json", "-k", "2"]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    out = subprocess.run([*cmd, "--mode", "lexical"], env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert [Path(r["source"]).name for r in result["results"]] == ["moss.md"]
+    assert "lexical_ms" in result["timings"]
+    bad = subprocess.run([*cmd, "--mode", "fuzzy"], env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert bad.returncode != 0 and "--mode" in bad.stderr

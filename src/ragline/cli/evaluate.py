@@ -104,8 +104,7 @@ def qa(
                                           help="Passages given to the model.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
-    """Run `ask` on each question; report exact match, token F1, gold-passage recall@k,
-    citation precision and abstention rate."""
+    """Run `ask` on each question: exact match, F1, gold recall@k, citation precision."""
     from ragline.eval.qa import evaluate_qa, load_questions
     from ragline.generate.answer import Asker
     from ragline.generate.factory import create_backend, load_config

@@ -96,25 +96,33 @@ class TransformerEmbedder(BatchEmbedder):
     def warmup(self) -> None:
         self._load()
 
-    def _pack(self, encs: list[Any]) -> tuple[np.ndarray, np.ndarray]:
-        """Truncate and pad encodings to the longest in the batch."""
+    def _ids(self, encs: list[Any]) -> list[np.ndarray]:
+        """Token ids truncated to the window, keeping [CLS] ... [SEP]."""
         cls_id = self.tokenizer.token_to_id("[CLS]")
-        width = min(max(len(e.ids) for e in encs), self.max_tokens)
-        ids = np.zeros((len(encs), width), dtype=np.int64)
-        mask = np.zeros((len(encs), width), dtype=np.int64)
-        for row, enc in enumerate(encs):
+        out = []
+        for enc in encs:
             seq = enc.ids
-            if len(seq) > width:  # keep [CLS] ... [SEP]
-                seq = seq[: width - 1] + [seq[-1]]
-            ids[row, : len(seq)] = seq
-            mask[row, : len(seq)] = 1
+            if len(seq) > self.max_tokens:
+                seq = seq[: self.max_tokens - 1] + [seq[-1]]
             if cls_id is not None and seq and seq[0] != cls_id:
                 raise ValueError("tokenizer does not add [CLS]; unsupported model")
+            out.append(np.asarray(seq, dtype=np.int64))
+        return out
+
+    @staticmethod
+    def _pack(seqs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """Pad to the longest sequence in the batch."""
+        width = max(len(seq) for seq in seqs)
+        ids = np.zeros((len(seqs), width), dtype=np.int64)
+        mask = np.zeros((len(seqs), width), dtype=np.int64)
+        for row, seq in enumerate(seqs):
+            ids[row, : len(seq)] = seq
+            mask[row, : len(seq)] = 1
         return ids, mask
 
     def _encode(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """Tokenize, truncate and pad to the longest text in the batch."""
-        return self._pack(self.tokenizer.encode_batch(texts))
+        return self._pack(self._ids(self.tokenizer.encode_batch(texts)))
 
     def _forward(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         import torch
@@ -138,15 +146,17 @@ class TransformerEmbedder(BatchEmbedder):
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:
             return out
-        encs = self.tokenizer.encode_batch(list(texts))
-        lengths = [min(len(e.ids), self.max_tokens) for e in encs]
+        seqs: list[np.ndarray] = []
+        for i in range(0, len(texts), 1024):  # tokenizer Encodings are large: keep only ids
+            seqs += self._ids(self.tokenizer.encode_batch(list(texts[i : i + 1024])))
+        lengths = [len(seq) for seq in seqs]
         order = sorted(range(len(texts)), key=lambda i: -lengths[i])
         start = 0
         while start < len(order):
             width = lengths[order[start]]  # the longest left: rows are sorted longest first
             rows = max(self.batch_size, self.batch_tokens // max(width, 1))
             idx = order[start : start + rows]
-            out[idx] = self._forward(*self._pack([encs[i] for i in idx]))
+            out[idx] = self._forward(*self._pack([seqs[i] for i in idx]))
             self.embedded_count += len(idx)
             if progress is not None:
                 progress(len(idx))

@@ -123,8 +123,13 @@ METRICS = ("ndcg@10", "recall@10", "recall@100", "mrr@10")
 
 def doc_ids(index: Index) -> dict[int, str]:
     """Chunk (vector) id to BEIR document id: the loader names sources `path#_id`."""
-    rows = index.catalog.conn.execute("SELECT id, source FROM chunks")
-    return {int(cid): str(src).rsplit("#", 1)[-1] for cid, src in rows}
+    rows = index.catalog.conn.execute(
+        "SELECT c.id, c.source, d.path FROM chunks c JOIN documents d ON c.document_id = d.id")
+    out: dict[int, str] = {}
+    for cid, src, path in rows:
+        prefix = f"{path}#"  # strip the file's own path: ids may contain '#' themselves
+        out[int(cid)] = src[len(prefix):] if src.startswith(prefix) else src.rsplit("#", 1)[-1]
+    return out
 
 
 def chunk_depth(k: int, index_chunks: int, index_docs: int) -> int:

@@ -22,6 +22,16 @@ from ragline.types import Hit, SearchResult
 
 ABSTAIN_TEXT = "I cannot answer that from the documents."
 
+REPAIR_PROMPT = ("Write the answer itself in words, as found in the documents, then the "
+                 "document number in brackets.")
+_BARE = re.compile(r"\[[\d,;\s]*\]?|[\s.,;:]")
+
+
+def has_words(text: str) -> bool:
+    """False for "", "[1]", " [2, 3]." or an unfinished "[1": nothing a reader could use."""
+    return bool(_BARE.sub("", text))
+
+
 _REFUSAL = re.compile(
     r"(documents?|passages?|context|text|sources?)\s+(provided\s+)?(do|does|did)\s*(not|n't)\s+"
     r"(contain|mention|provide|include|say|specify|state|have|give|answer|discuss)"
@@ -151,15 +161,32 @@ class Asker:
 
     def _generate(self, messages: Sequence[Message],
                   on_text: Callable[[str], None] | None) -> tuple[str, float | None, float]:
+        """Stream the reply; hold it back until it has words, and repair a bare "[n]".
+
+        Qwen 0.5B sometimes replies with only a marker ("[1]"): it points at the passage
+        instead of answering. Then we ask once more in the same conversation (the prompt is
+        in llama.cpp's cache, so this costs only the new tokens) for the answer in words."""
+        raw, first = self._stream_words(messages, on_text)
+        if not has_words(raw):
+            repair = [*messages, {"role": "assistant", "content": raw or "?"},
+                      {"role": "user", "content": REPAIR_PROMPT}]
+            raw, first = self._stream_words(repair, on_text)
+        return raw.strip(), first, time.perf_counter()
+
+    def _stream_words(self, messages: Sequence[Message], on_text: Callable[[str], None] | None
+                      ) -> tuple[str, float | None]:
         pieces: list[str] = []
-        first: float | None = None
+        shown: float | None = None  # when the first words were handed to the reader
         for piece in self.backend.generate(messages, stream=self.stream):
-            if first is None:
-                first = time.perf_counter()
             pieces.append(piece)
+            if shown is None:
+                if not has_words("".join(pieces)):
+                    continue
+                shown = time.perf_counter()
+                piece = "".join(pieces).lstrip()
             if on_text:
                 on_text(piece)
-        return "".join(pieces).strip(), first, time.perf_counter()
+        return "".join(pieces), shown
 
     def _history_messages(self) -> list[Message]:
         out: list[Message] = []

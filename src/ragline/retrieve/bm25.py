@@ -18,7 +18,8 @@ import io
 import json
 import os
 import re
-from collections.abc import Iterable, Sequence
+import zipfile
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -126,7 +127,7 @@ class Bm25Index:
         return out
 
     def update(self, ids: Sequence[int], hashes: Sequence[str], texts: Iterable[str] | None,
-               fetch: object = None) -> tuple[int, int]:
+               fetch: Callable[[list[int]], list[str]] | None = None) -> tuple[int, int]:
         """Make the index hold exactly `ids` (with these content hashes).
 
         Rows whose (id, hash) is unchanged are kept; the rest are dropped, and the texts of new
@@ -140,7 +141,9 @@ class Bm25Index:
         removed = int((~keep).sum()) if len(keep) else 0
         if not new_ids and not removed:
             return 0, 0
-        new_texts = list(texts) if texts is not None else fetch(new_ids)  # type: ignore[operator]
+        if texts is None and fetch is None:
+            raise ValueError("update needs the new rows' texts or a way to fetch them")
+        new_texts = list(texts) if texts is not None else fetch(new_ids)  # type: ignore[misc]
         rows = self._rows(new_texts)
         kept = self.tf[np.flatnonzero(keep)] if len(keep) else self.tf
         kept.resize((kept.shape[0], len(self.vocab)))
@@ -263,8 +266,8 @@ class Bm25Index:
                 index.tf = sp.csr_matrix(
                     (z["data"].astype(np.float32), z["indices"], z["indptr"]),
                     shape=(len(index.ids), len(index.vocab)))
-        except (OSError, ValueError, KeyError, TypeError):
-            return None
+        except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile):
+            return None  # a damaged file is rebuilt from the catalog
         return index
 
 
