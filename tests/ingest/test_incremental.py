@@ -12,6 +12,7 @@ from ragline.embed.base import BatchEmbedder
 from ragline.embed.factory import create_embedder
 from ragline.errors import IndexMismatchError
 from ragline.index import Index
+from ragline.ingest.progress import IngestProgress
 
 
 def test_reingest_untouched_embeds_nothing(tmp_path: Path, embedder) -> None:
@@ -175,4 +176,40 @@ def test_tiny_embedder_builds_its_own_index(tmp_path: Path, embedder) -> None:
         report = idx.add([tmp_path / "docs"])
         assert report.added == 2 and tiny.embedded_count == report.chunks_embedded
         assert idx.status()["dim"] == 8 and idx.status()["model"] == "tiny-char-counts"
+        assert_consistent(idx)
+
+
+class _StopAfter(IngestProgress):
+    """Raises after `n` embedded batches: an ingest that dies halfway, without a subprocess."""
+
+    def __init__(self, n: int) -> None:
+        self.left = n
+
+    def embedded(self, n: int) -> None:
+        self.left -= 1
+        if self.left == 0:
+            raise KeyboardInterrupt
+
+
+def test_big_jsonl_resumes_from_its_last_checkpoint(tmp_path: Path, embedder) -> None:
+    import json
+
+    corpus = tmp_path / "corpus.jsonl"
+    with corpus.open("w") as fh:
+        for i in range(60):
+            fh.write(json.dumps({"_id": f"d{i}", "title": f"Record {i}",
+                                 "text": f"Record number {i} talks about topic {i * 7}."}) + "\n")
+    with Index(tmp_path / "idx", embedder=embedder) as idx:
+        with pytest.raises(KeyboardInterrupt):
+            idx.add([corpus], progress=_StopAfter(4), flush_chunks=16, checkpoint_seconds=0)
+        docs, chunks = idx.catalog.counts()
+        assert 0 < chunks < 60  # the slices committed before the stop are kept
+        assert idx.catalog.document(str(corpus)).hash.startswith("partial:")
+        assert_consistent(idx)
+        before = embedder.embedded_count
+        report = idx.add([corpus])
+        assert report.chunks_reused >= chunks  # committed vectors are not embedded again
+        assert embedder.embedded_count - before == 60 - report.chunks_reused
+        assert idx.catalog.counts() == (1, 60)
+        assert not idx.catalog.document(str(corpus)).hash.startswith("partial:")
         assert_consistent(idx)

@@ -94,6 +94,8 @@ class Asker:
         self.stream = stream
         self.history_turns = history_turns
         self.history: list[tuple[str, str]] = []  # (question, answer) of earlier chat turns
+        self._call_start = 0.0
+        self._first_piece: float | None = None
 
     def retrieve(self, question: str, follow_up: bool) -> list[Hit]:
         """Search the question; in a chat, also the question joined to the previous one, so a
@@ -146,9 +148,7 @@ class Asker:
         stats = self.backend.last_stats
         timings["first_token_ms"] = ((first or t_end) - t0) * 1e3
         timings["total_ms"] = (t_end - t0) * 1e3
-        gen_s = t_end - (first if first and stats.completion_tokens > 1 else t1)
-        n_tok = max(stats.completion_tokens - (1 if first else 0), 0)
-        timings["tokens_per_s"] = n_tok / gen_s if gen_s > 0 else 0.0
+        timings["tokens_per_s"] = self._decode_rate(stats.completion_tokens, t_end)
         report = cit.check(raw, hits)
         if model_declined(raw) or not cit.strip_markers(raw):
             result = AskResult(question, ABSTAIN_TEXT, True, [], hits, self.backend.name,
@@ -177,7 +177,10 @@ class Asker:
                       ) -> tuple[str, float | None]:
         pieces: list[str] = []
         shown: float | None = None  # when the first words were handed to the reader
+        self._call_start, self._first_piece = time.perf_counter(), None
         for piece in self.backend.generate(messages, stream=self.stream):
+            if self._first_piece is None:
+                self._first_piece = time.perf_counter()
             pieces.append(piece)
             if shown is None:
                 if not has_words("".join(pieces)):
@@ -187,6 +190,15 @@ class Asker:
             if on_text:
                 on_text(piece)
         return "".join(pieces), shown
+
+    def _decode_rate(self, tokens: int, t_end: float) -> float:
+        """Tokens/s of the last call: after its first piece when streamed (decode speed),
+        else over the whole call (prefill included: that is all a non-streamed call shows)."""
+        first = self._first_piece
+        if self.stream and first is not None and tokens > 1 and t_end > first:
+            return (tokens - 1) / (t_end - first)
+        elapsed = t_end - self._call_start
+        return tokens / elapsed if elapsed > 0 else 0.0
 
     def _history_messages(self) -> list[Message]:
         out: list[Message] = []

@@ -26,8 +26,11 @@ try:
 except ModuleNotFoundError:  # Python 3.10: the same parser, as a package
     import tomli as tomllib  # type: ignore[no-redef]
 
-# Calibrated with bench/qa.py --calibrate (made-up unanswerable questions against SQuAD and
-# example-corpus questions); see the notes in bench/qa.py.
+# The abstention gate on the best passage's cosine similarity (MiniLM), calibrated with
+# `bench/qa.py --calibrate`: on SQuAD dev (2,067 passages) 0.35 turns away 4 of 200 answerable
+# questions (2%) and lets 18 of 40 made-up unanswerable ones through (45%) to the model; on
+# the example corpus 1 of 8 answerable (a borderline one) and 0 of 8 unanswerable. 0.40 would
+# trade 6% / 25%; 0.45 11.5% / 12.5%.
 DEFAULT_MIN_SCORE = 0.35
 CONFIG_FILE = "config.toml"
 

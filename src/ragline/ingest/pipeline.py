@@ -91,9 +91,7 @@ class Ingestor:
             self._visit(path, fingerprint)
             if sum(len(p.chunks) for p in self.pending) >= self.flush_chunks:
                 self._flush()
-            if self.dirty and time.monotonic() - self.last_commit > self.checkpoint_seconds:
-                self.index._checkpoint()
-                self.last_commit = time.monotonic()
+            self._maybe_checkpoint()
         self._flush()
         if prune:
             self._prune(paths, {str(f) for f in files})
@@ -128,7 +126,12 @@ class Ingestor:
                 self.report.warnings.append(w)
                 self.progress.warn(w)
         chunks = [c for doc in docs for c in self.index.chunker.chunk(doc)]
-        self.pending.append(_Pending(key, digest, stat.st_size, stat.st_mtime, chunks, existing))
+        pending = _Pending(key, digest, stat.st_size, stat.st_mtime, chunks, existing)
+        if len(chunks) > self.flush_chunks:
+            self._flush()
+            self._write_large(pending)
+        else:
+            self.pending.append(pending)
         # report the file as soon as it is read, so the files bar moves file by file
         self.progress.file_done(key, "updated" if existing else "added", len(chunks))
         return None
@@ -138,17 +141,21 @@ class Ingestor:
         self.progress.file_done(path, "failed")
 
     # writing ------------------------------------------------------------------------------
-    def _vectors_for(self, chunks: list[Chunk], hashes: list[str]) -> np.ndarray:
+    def _vectors_for(self, chunks: list[Chunk], hashes: list[str],
+                     carry: dict[str, np.ndarray] | None = None) -> np.ndarray:
         """Reuse stored vectors for texts already embedded; embed only the rest."""
         index = self.index
-        known = index.catalog.ids_by_text_hash(hashes)
+        carry = dict(carry or {})
+        known = index.catalog.ids_by_text_hash(h for h in hashes if h not in carry)
+        if known:
+            vecs = index.vectors.get(np.array(list(known.values()), dtype=np.int64))
+            carry.update(zip(known, vecs, strict=True))
         out = np.zeros((len(chunks), index.embedder.dim), dtype=np.float32)
-        reuse_rows = [i for i, h in enumerate(hashes) if h in known]
-        if reuse_rows:
-            out[reuse_rows] = index.vectors.get(np.array([known[hashes[i]] for i in reuse_rows]))
         todo: dict[str, list[int]] = {}
         for i, h in enumerate(hashes):
-            if h not in known:
+            if h in carry:
+                out[i] = carry[h]
+            else:
                 todo.setdefault(h, []).append(i)
         if todo:
             texts = [chunks[rows[0]].embed_text() for rows in todo.values()]
@@ -160,36 +167,70 @@ class Ingestor:
         self.report.chunks_reused += len(chunks) - len(todo)
         return out
 
-    def _flush(self) -> None:
-        if not self.pending:
-            return
+    def _start_document(self, p: _Pending, digest: str, now: float) -> int:
+        """Replace a document's row and drop its old chunks; returns the document id."""
+        if p.existing is not None:
+            stale = self.index.catalog.delete_chunks_of(p.existing.id)
+            self.index.vectors.remove(np.array(stale, dtype=np.int64))
+            self.report.updated += 1
+        else:
+            self.report.added += 1
+        return self.index.catalog.upsert_document(p.path, digest, p.size, p.mtime, now)
+
+    def _write_chunks(self, doc_id: int, chunks: list[Chunk], hashes: list[str],
+                      vectors: np.ndarray) -> None:
         index = self.index
-        chunks = [c for p in self.pending for c in p.chunks]
-        hashes = [index.text_hash(c) for c in chunks]
-        vectors = self._vectors_for(chunks, hashes)
-        now = time.time()
-        stale: list[int] = []
-        rows: list[tuple[object, ...]] = []
-        ids: list[int] = []
-        for p in self.pending:
-            if p.existing is not None:
-                stale += index.catalog.delete_chunks_of(p.existing.id)
-            doc_id = index.catalog.upsert_document(p.path, p.hash, p.size, p.mtime, now)
-            for c in p.chunks:
-                vid = index.allocate_id()
-                ids.append(vid)
-                rows.append((vid, chunk_id(c), doc_id, c.source, c.ordinal, c.text,
-                             hashes[len(rows)], c.page, c.heading, c.title, c.start, c.end))
-            if p.existing is None:
-                self.report.added += 1
-            else:
-                self.report.updated += 1
+        ids = [index.allocate_id() for _ in chunks]
+        rows = [(vid, chunk_id(c), doc_id, c.source, c.ordinal, c.text, h, c.page, c.heading,
+                 c.title, c.start, c.end)
+                for vid, c, h in zip(ids, chunks, hashes, strict=True)]
         index.catalog.insert_chunks(rows)
-        index.vectors.remove(np.array(stale, dtype=np.int64))
         index.vectors.add(np.array(ids, dtype=np.int64), vectors)
         self.report.chunks_written += len(rows)
-        self.pending.clear()
         self.dirty = True
+
+    def _flush(self) -> None:
+        """Embed and write the pending small documents in one batch."""
+        if not self.pending:
+            return
+        chunks = [c for p in self.pending for c in p.chunks]
+        hashes = [self.index.text_hash(c) for c in chunks]
+        vectors = self._vectors_for(chunks, hashes)  # before old chunks are dropped
+        now = time.time()
+        pos = 0
+        for p in self.pending:
+            doc_id = self._start_document(p, p.hash, now)
+            end = pos + len(p.chunks)
+            self._write_chunks(doc_id, p.chunks, hashes[pos:end], vectors[pos:end])
+            pos = end
+        self.pending.clear()
+
+    def _write_large(self, p: _Pending) -> None:
+        """Write a big file (a JSONL corpus, a book) in slices with checkpoints between them.
+
+        Until the last slice the document row carries a `partial:` hash, so a killed run
+        re-reads the file next time, and the vectors committed so far are reused by text hash.
+        """
+        hashes = [self.index.text_hash(c) for c in p.chunks]
+        known = self.index.catalog.ids_by_text_hash(hashes)
+        carry: dict[str, np.ndarray] = {}
+        if known:  # keep the old version's vectors before its chunks are dropped
+            vecs = self.index.vectors.get(np.array(list(known.values()), dtype=np.int64))
+            carry = dict(zip(known, vecs, strict=True))
+        now = time.time()
+        doc_id = self._start_document(p, f"partial:{p.hash}", now)
+        step = self.flush_chunks
+        for i in range(0, len(p.chunks), step):
+            part, part_hashes = p.chunks[i : i + step], hashes[i : i + step]
+            self._write_chunks(doc_id, part, part_hashes,
+                               self._vectors_for(part, part_hashes, carry))
+            self._maybe_checkpoint()
+        self.index.catalog.upsert_document(p.path, p.hash, p.size, p.mtime, now)
+
+    def _maybe_checkpoint(self) -> None:
+        if self.dirty and time.monotonic() - self.last_commit > self.checkpoint_seconds:
+            self.index._checkpoint()
+            self.last_commit = time.monotonic()
 
     def _prune(self, roots: Sequence[str | Path], seen: set[str]) -> None:
         resolved = [Path(r).expanduser().resolve() for r in roots]
