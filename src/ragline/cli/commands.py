@@ -129,6 +129,11 @@ def status(
     if as_json:
         print(json.dumps(info, indent=2))
         return
+    print_table(info)
+
+
+def print_table(info: dict[str, object]) -> None:
+    """Key/value pairs as an aligned two-column table."""
     table = Table(show_header=False, box=None)
     for key, value in info.items():
         table.add_row(key, str(value))

@@ -20,6 +20,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from ragline.cli.commands import print_table
 from ragline.cli.progress import make_progress
 from ragline.retrieve.hybrid import MODES
 
@@ -127,10 +128,7 @@ def qa(
     if as_json:
         print(json.dumps(summary, indent=2))
         return
-    table = Table(show_header=False, box=None)
-    for key, value in summary.items():
-        table.add_row(key, str(value))
-    Console().print(table)
+    print_table(summary)
 
 
 def register(app: typer.Typer) -> None:

@@ -19,6 +19,7 @@ from ragline.embed import DEFAULT_MODEL
 from ragline.errors import RaglineError
 from ragline.index import Index
 from ragline.ingest.chunker import ChunkSettings
+from ragline.ingest.pipeline import file_hash
 from ragline.ingest.progress import IngestProgress
 
 CACHE_VERSION = "1"
@@ -74,17 +75,9 @@ def load_beir(folder: str | Path, split: str = "test") -> BeirData:
     return BeirData(folder.name, split, corpus, queries, qrels)
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def index_key(corpus: Path, model: str, settings: ChunkSettings) -> str:
     """Everything that changes the built index: corpus bytes, model, chunking."""
-    raw = json.dumps({"v": CACHE_VERSION, "corpus": file_sha256(corpus), "model": model,
+    raw = json.dumps({"v": CACHE_VERSION, "corpus": file_hash(corpus), "model": model,
                       "chunk_tokens": settings.chunk_tokens, "overlap": settings.overlap})
     return hashlib.sha256(raw.encode()).hexdigest()[:20]
 
