@@ -204,6 +204,7 @@ def evaluate(folder: str | Path, split: str = "test", mode: str = "hybrid", k: i
         documents, chunks = index.catalog.counts()
         config = {"mode": mode, "k": k, "model": index.embedder.name,
                   "chunk_tokens": index.settings.chunk_tokens, "overlap": index.settings.overlap,
+                  "embed_dtype": getattr(index.embedder, "dtype", "fp32"),
                   "document_text": "title + text", "chunks": chunks,
                   "index_cache": str(index.path.parent), "index_built_now": built}
         if mode != "dense":
