@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,15 +20,14 @@ from ragline.index import Index
 from ragline.ingest.chunker import ChunkSettings
 from ragline.ingest.pipeline import file_hash
 from ragline.ingest.progress import IngestProgress
+from ragline.paths import cache_home
 
 CACHE_VERSION = "1"
 
 
 def cache_root() -> Path:
-    """Where cached eval indexes go: $RAGLINE_CACHE or ~/.cache/ragline, then eval/."""
-    base = os.environ.get("RAGLINE_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache", "ragline")
-    return Path(base) / "eval"
+    """Where cached eval indexes go."""
+    return cache_home() / "eval"
 
 
 @dataclass

@@ -146,3 +146,37 @@ def check(answer: str, hits: Sequence[Hit], attribute: bool = True) -> CitationR
             add(n, sentence, "overlap")
     report.citations = sorted(best.values(), key=lambda c: c.n)
     return report
+
+
+def markers(text: str) -> list[int]:
+    """The numbers of every [n] marker in the text, in order, without repeats."""
+    nums = [int(x) for m in _MARKER.finditer(text) for x in re.split(r"\s*[,;]\s*", m.group(1))]
+    return list(dict.fromkeys(nums))
+
+
+def _words(text: str) -> str:
+    return " " + " ".join(re.findall(r"\w+", text.lower())) + " "
+
+
+def source_for(answer: str, draft: str, hits: Sequence[Hit]) -> int | None:
+    """The passage to cite for a short answer cut from a longer draft sentence.
+
+    A short answer ("11", "Kevin Harlan") has too few words for overlap alone to place it, so:
+    the passage the model marked (in the draft or the answer) when it holds the answer's words
+    verbatim; else the one passage that holds them; among several, the one the draft sentence
+    overlaps most; when none holds them, the best overlap of answer + draft, if it is enough.
+    """
+    k = len(hits)
+    marked = [n for n in markers(draft) + markers(answer) if 1 <= n <= k]
+    phrase = _words(strip_markers(answer))
+    holds = [i + 1 for i, h in enumerate(hits) if phrase.strip() and phrase in _words(h.text)]
+    for n in marked:
+        if n in holds:
+            return n
+    if holds:
+        return max(holds, key=lambda n: (overlap(draft, hits[n - 1].text), -n))
+    claim = f"{strip_markers(answer)} {strip_markers(draft)}"
+    scores = [overlap(claim, h.text) for h in hits]
+    if scores and max(scores) >= SUPPORT_THRESHOLD:
+        return max(range(k), key=lambda i: (scores[i], -i)) + 1
+    return marked[0] if marked else None

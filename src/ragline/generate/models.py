@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ragline.errors import RaglineError
+from ragline.paths import cache_home
 
 DEFAULT_LLM = "qwen2.5-coder-0.5b"
 
@@ -50,11 +51,8 @@ ALIASES = {"qwen": DEFAULT_LLM, "default": DEFAULT_LLM, "smollm2-135m": SMOLLM2}
 
 
 def cache_dir() -> Path:
-    """$RAGLINE_CACHE, else $XDG_CACHE_HOME/ragline/models, else ~/.cache/ragline/models."""
-    if os.environ.get("RAGLINE_CACHE"):
-        return Path(os.environ["RAGLINE_CACHE"]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "ragline" / "models"
+    """Where assembled models go."""
+    return cache_home() / "models"
 
 
 def package_dir(package: str) -> Path | None:

@@ -21,6 +21,12 @@ Why this shape:
   worked refusal made it refuse answerable questions. So: no examples, and this order. The
   refusal rule stays in the system prompt only: repeated in this closing line, it made the
   model refuse 4 of 4 answerable SQuAD questions whose gold passage it had been given.
+- Then a second, short turn asks for only the words that answer (`concise_messages`), with the
+  reply opened for the model ("Answer:", an assistant prefill llama.cpp continues). Asked for
+  a short phrase directly, Qwen 0.5B picks the wrong span far more often (answer contains a
+  gold answer 0.58 vs 0.71 on 24 tuning SQuAD questions); letting it write its sentence first
+  and then cut it down raised token F1 from 0.27 to 0.51 there. The second turn reuses the
+  first one's KV cache, so it costs only its own few tokens.
 """
 
 from __future__ import annotations
@@ -119,3 +125,16 @@ def build_messages(question: str, hits: Sequence[Hit],
     passages = [(h.source, h.page, h.text) for h in hits]
     messages.append({"role": "user", "content": user_turn(question, passages)})
     return messages
+
+
+CONCISE_PROMPT = "Now reply with only the words that answer the question, as few as possible."
+CONCISE_PREFILL = "Answer:"
+
+
+def concise_messages(messages: Sequence[Message], draft: str) -> list[Message]:
+    """The conversation so far plus the model's draft, then a request to cut it to the answer;
+    the last message opens the reply, which llama.cpp continues (other servers may answer it
+    anew, so callers strip an echoed CONCISE_PREFILL)."""
+    return [*messages, {"role": "assistant", "content": draft},
+            {"role": "user", "content": CONCISE_PROMPT},
+            {"role": "assistant", "content": CONCISE_PREFILL}]
