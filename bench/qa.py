@@ -160,10 +160,15 @@ def contains(text: str, golds: list[str]) -> bool:
 
 
 # data --------------------------------------------------------------------------------------
-def sample_questions(n: int, seed: int) -> list[dict[str, Any]]:
+def sample_questions(n: int, seed: int, tune: bool = False) -> list[dict[str, Any]]:
+    """The fixed sample; with `tune`, n others (seed 7) drawn from outside it, to tune on."""
     with (SQUAD / "questions.jsonl").open(encoding="utf-8") as fh:
         questions = [json.loads(line) for line in fh if line.strip()]
-    return random.Random(seed).sample(questions, n)
+    sample = random.Random(seed).sample(questions, n)
+    if not tune:
+        return sample
+    taken = {q["id"] for q in sample}
+    return random.Random(7).sample([q for q in questions if q["id"] not in taken], n)
 
 
 def open_index(path: Path, corpus: Path) -> Index:
@@ -184,13 +189,14 @@ def gold_id(source: str) -> str:
 # the QA run -------------------------------------------------------------------------------
 def run_qa(args: argparse.Namespace) -> dict[str, Any]:
     idx = open_index(args.index, SQUAD / "corpus.jsonl")
-    questions = sample_questions(args.n, args.seed)[: args.limit or args.n]
+    questions = sample_questions(args.n, args.seed, args.tune)[: args.limit or args.n]
     cfg = load_config(None, gguf=args.model, k=args.k, min_score=args.min_score)
     backend = create_backend(cfg)
     t = time.perf_counter()
     getattr(backend, "load", lambda: None)()
     load_s = time.perf_counter() - t
-    asker = Asker(idx, backend, k=cfg.k, min_score=cfg.min_score)
+    asker = Asker(idx, backend, k=cfg.k, min_score=cfg.min_score, prompt_k=args.prompt_k,
+                  concise=not args.no_concise)
     rows = []
     for i, q in enumerate(questions, start=1):
         r = asker.ask(q["question"])
@@ -199,9 +205,11 @@ def run_qa(args: argparse.Namespace) -> dict[str, Any]:
         cited = [c for c in r.citations if contains(c.text, golds)]
         row = {
             "id": q["id"], "question": q["question"], "answers": sorted(set(golds)),
-            "answer": r.answer, "raw": r.raw_answer, "abstained": r.abstained,
+            "answer": r.answer, "draft": r.draft, "abstained": r.abstained,
             "abstain_reason": r.abstain_reason, "relevance": r.relevance,
             "recall": any(gold_id(h.source) == q["gold_passage_id"] for h in r.retrieved),
+            "recall_prompt": any(gold_id(h.source) == q["gold_passage_id"]
+                                 for h in r.retrieved[: asker.prompt_k]),
             "em": max(exact(answer, g) for g in golds) if not r.abstained else 0.0,
             "f1": max(f1(answer, g) for g in golds) if not r.abstained else 0.0,
             "contains": contains(answer, golds) and not r.abstained,
@@ -215,16 +223,18 @@ def run_qa(args: argparse.Namespace) -> dict[str, Any]:
               f"abst={row['abstained']} {row['total_ms'] / 1e3:.1f}s  {q['question'][:60]!r} "
               f"-> {r.answer[:70]!r}", file=sys.stderr, flush=True)
     backend.close()
-    return summarize(rows, cfg.k, load_s, backend.name)
+    return summarize(rows, cfg.k, load_s, backend.name, asker.prompt_k)
 
 
-def summarize(rows: list[dict[str, Any]], k: int, load_s: float, model: str) -> dict[str, Any]:
+def summarize(rows: list[dict[str, Any]], k: int, load_s: float, model: str,
+              prompt_k: int) -> dict[str, Any]:
     answered = [r for r in rows if not r["abstained"]]
     cites = [r for r in answered if r["n_citations"]]
     mean = statistics.fmean
     return {
         "model": model, "questions": len(rows), "k": k, "model_load_s": round(load_s, 2),
         f"recall@{k}": round(mean(r["recall"] for r in rows), 3),
+        f"recall@{prompt_k}_in_prompt": round(mean(r["recall_prompt"] for r in rows), 3),
         "exact_match": round(mean(r["em"] for r in rows), 3),
         "f1": round(mean(r["f1"] for r in rows), 3),
         "answer_contains_gold": round(mean(r["contains"] for r in rows), 3),
@@ -302,7 +312,8 @@ def llm_refusals(idx: Index, args: argparse.Namespace) -> dict[str, Any]:
     """The whole pipeline (gate + model) on the unanswerable and near-miss questions."""
     cfg = load_config(None, gguf=args.model, k=args.k, min_score=args.min_score)
     backend = create_backend(cfg)
-    asker = Asker(idx, backend, k=cfg.k, min_score=cfg.min_score)
+    asker = Asker(idx, backend, k=cfg.k, min_score=cfg.min_score, prompt_k=args.prompt_k,
+                  concise=not args.no_concise)
     out: dict[str, Any] = {"min_score": cfg.min_score}
     for name, qs in (("unanswerable", UNANSWERABLE_SQUAD), ("near_miss", NEAR_MISS_SQUAD)):
         results = []
@@ -329,6 +340,10 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=2026)
     ap.add_argument("--limit", type=int, default=None, help="answer only the first N of it")
     ap.add_argument("-k", type=int, default=None, help="passages per question (default 5)")
+    ap.add_argument("--prompt-k", type=int, default=3, help="of those, passages in the prompt")
+    ap.add_argument("--no-concise", action="store_true", help="answer with the draft sentence")
+    ap.add_argument("--tune", action="store_true",
+                    help="questions from outside the fixed sample (seed 7), to tune on")
     ap.add_argument("--model", default=None, help="GGUF path or packaged name")
     ap.add_argument("--min-score", type=float, default=None)
     ap.add_argument("--calibrate", action="store_true", help="the abstention gate's errors")

@@ -227,6 +227,8 @@ class Index:
             raise RaglineError("the query is empty")
         if mode != "lexical":
             self.embedder.warmup()
+        if mode != "dense":
+            _ = self.lexical  # load before timing, like the model
         depth = max(k, depth or self.retrieval.depth)
         found = hybrid.candidates(self, query, k if mode != "hybrid" else depth, mode)
         ids, scores = hybrid.rank(found, mode, self.retrieval)

@@ -4,6 +4,13 @@ Abstention has two gates. Before generation: when the best passage's dense (cosi
 under `min_score`, nothing relevant was found, so we do not ask the model at all (it would only be
 tempted to invent). After generation: when the model's first sentence says the documents do
 not hold the answer. Either way the answer becomes ABSTAIN_TEXT and `abstained` is true.
+
+Generation has two turns (see generate/prompt.py): a draft sentence, kept from the reader, then
+the words that answer, cut from it, which stream to the reader followed by the [n] of the
+passage that holds them (citations.source_for). Only the best `prompt_k` of the k retrieved
+passages go in the prompt: on SQuAD the gold passage is nearly always among the first three,
+and each passage costs ~180 prompt tokens, which dominate the time to first token on CPU.
+The drafts are capped (DRAFT_PIECES) by closing the stream, which stops the model.
 """
 
 from __future__ import annotations
@@ -17,13 +24,15 @@ from typing import Any, Protocol
 from ragline.generate import citations as cit
 from ragline.generate.base import LLMBackend, Message
 from ragline.generate.factory import DEFAULT_MIN_SCORE
-from ragline.generate.prompt import build_messages
+from ragline.generate.prompt import CONCISE_PREFILL, build_messages, concise_messages
 from ragline.types import Hit, SearchResult
 
 ABSTAIN_TEXT = "I cannot answer that from the documents."
 
 REPAIR_PROMPT = ("Write the answer itself in words, as found in the documents, then the "
                  "document number in brackets.")
+DRAFT_PIECES = 64  # streamed pieces (about tokens) of the hidden draft; one sentence fits
+CONCISE_PIECES = 32  # ... of the short answer
 _BARE = re.compile(r"\[[\d,;\s]*\]?|[\s.,;:]")
 
 
@@ -47,6 +56,14 @@ def model_declined(answer: str) -> bool:
     return bool(first) and bool(_REFUSAL.search(first[0]))
 
 
+def _unprefix(text: str, prefix: str) -> str:
+    """The text without a leading `prefix` (a server that echoes the prefilled reply)."""
+    head = text.lstrip()
+    if prefix and head.lower().startswith(prefix.lower()):
+        return head[len(prefix):]
+    return text
+
+
 class Searchable(Protocol):
     def search(self, query: str, k: int = 5, **kwargs: Any) -> SearchResult: ...
 
@@ -64,6 +81,7 @@ class AskResult:
     abstain_reason: str | None = None  # "retrieval" | "model"
     raw_answer: str = ""
     relevance: float = 0.0  # the dense cosine of the best passage, which the gate compares
+    draft: str = ""  # the model's first, full-sentence reply, when the answer was cut from it
 
 
     def to_dict(self) -> dict[str, Any]:
@@ -86,13 +104,15 @@ class Asker:
 
     def __init__(self, index: Searchable, backend: LLMBackend, k: int = 5,
                  min_score: float = DEFAULT_MIN_SCORE, stream: bool = True,
-                 history_turns: int = 3) -> None:
+                 history_turns: int = 3, prompt_k: int = 3, concise: bool = True) -> None:
         self.index = index
         self.backend = backend
         self.k = k
         self.min_score = min_score
         self.stream = stream
         self.history_turns = history_turns
+        self.prompt_k = prompt_k  # passages in the prompt (the best of the k retrieved)
+        self.concise = concise  # cut the draft to the words that answer
         self.history: list[tuple[str, str]] = []  # (question, answer) of earlier chat turns
         self._call_start = 0.0
         self._first_piece: float | None = None
@@ -143,53 +163,82 @@ class Asker:
             timings["total_ms"] = (time.perf_counter() - t0) * 1e3
             return AskResult(question, ABSTAIN_TEXT, True, [], hits, self.backend.name,
                              timings, abstain_reason="retrieval", relevance=best)
-        messages = build_messages(question, hits, self._history_messages() if follow_up else ())
-        raw, first, t_end = self._generate(messages, on_text)
+        shown_hits = hits[: max(1, self.prompt_k)]
+        messages = build_messages(question, shown_hits,
+                                  self._history_messages() if follow_up else ())
+        raw, draft, first, t_end = self._generate(messages, shown_hits, on_text)
         stats = self.backend.last_stats
         timings["first_token_ms"] = ((first or t_end) - t0) * 1e3
         timings["total_ms"] = (t_end - t0) * 1e3
         timings["tokens_per_s"] = self._decode_rate(stats.completion_tokens, t_end)
-        report = cit.check(raw, hits)
+        report = cit.check(raw, shown_hits)
         if model_declined(raw) or not cit.strip_markers(raw):
             result = AskResult(question, ABSTAIN_TEXT, True, [], hits, self.backend.name,
-                               timings, report.dropped, "model", raw, best)
+                               timings, report.dropped, "model", raw, best, draft)
         else:
             result = AskResult(question, report.answer, False, report.citations, hits,
-                               self.backend.name, timings, report.dropped, None, raw, best)
+                               self.backend.name, timings, report.dropped, None, raw, best,
+                               draft)
         self.history.append((question, result.answer))
         return result
 
-    def _generate(self, messages: Sequence[Message],
-                  on_text: Callable[[str], None] | None) -> tuple[str, float | None, float]:
-        """Stream the reply; hold it back until it has words, and repair a bare "[n]".
+    def _generate(self, messages: Sequence[Message], hits: Sequence[Hit],
+                  on_text: Callable[[str], None] | None
+                  ) -> tuple[str, str, float | None, float]:
+        """(answer, draft, first shown, end): the draft, then the answer cut from it, streamed.
 
         Qwen 0.5B sometimes replies with only a marker ("[1]"): it points at the passage
         instead of answering. Then we ask once more in the same conversation (the prompt is
-        in llama.cpp's cache, so this costs only the new tokens) for the answer in words."""
-        raw, first = self._stream_words(messages, on_text)
-        if not has_words(raw):
-            repair = [*messages, {"role": "assistant", "content": raw or "?"},
+        in llama.cpp's cache, so this costs only the new tokens) for the answer in words.
+        Without `concise` the draft itself is the answer and streams as it comes."""
+        out = on_text if not self.concise else None
+        draft, first = self._stream_words(messages, out, DRAFT_PIECES)
+        if not has_words(draft):
+            repair = [*messages, {"role": "assistant", "content": draft or "?"},
                       {"role": "user", "content": REPAIR_PROMPT}]
-            raw, first = self._stream_words(repair, on_text)
-        return raw.strip(), first, time.perf_counter()
+            draft, first = self._stream_words(repair, out, DRAFT_PIECES)
+        draft = draft.strip()
+        if not self.concise or model_declined(draft) or not has_words(draft):
+            return draft, draft, first, time.perf_counter()
+        short, first = self._stream_words(concise_messages(messages, draft), on_text,
+                                          CONCISE_PIECES, strip=CONCISE_PREFILL)
+        short = cit.strip_markers(short).strip().rstrip(".")
+        if not has_words(short) or model_declined(short) or len(short) >= len(draft):
+            if on_text:  # nothing shorter came: the draft is the answer
+                on_text(draft)
+            return draft, draft, first or time.perf_counter(), time.perf_counter()
+        n = cit.source_for(short, draft, hits)
+        tail = f" [{n}]" if n else ""
+        if on_text and tail:
+            on_text(tail)
+        return short + tail, draft, first, time.perf_counter()
 
-    def _stream_words(self, messages: Sequence[Message], on_text: Callable[[str], None] | None
-                      ) -> tuple[str, float | None]:
+    def _stream_words(self, messages: Sequence[Message], on_text: Callable[[str], None] | None,
+                      limit: int | None = None, strip: str = "") -> tuple[str, float | None]:
+        """Stream a reply to `on_text` once it has words (and without an echoed `strip`
+        prefix); stop after `limit` pieces by closing the stream, which stops the model."""
         pieces: list[str] = []
         shown: float | None = None  # when the first words were handed to the reader
         self._call_start, self._first_piece = time.perf_counter(), None
-        for piece in self.backend.generate(messages, stream=self.stream):
-            if self._first_piece is None:
-                self._first_piece = time.perf_counter()
-            pieces.append(piece)
-            if shown is None:
-                if not has_words("".join(pieces)):
-                    continue
-                shown = time.perf_counter()
-                piece = "".join(pieces).lstrip()
-            if on_text:
-                on_text(piece)
-        return "".join(pieces), shown
+        stream = self.backend.generate(messages, stream=self.stream)
+        try:
+            for piece in stream:
+                if self._first_piece is None:
+                    self._first_piece = time.perf_counter()
+                pieces.append(piece)
+                if shown is None:
+                    head = _unprefix("".join(pieces), strip)
+                    if not has_words(head) or (strip and strip.startswith(head.strip())):
+                        continue
+                    shown = time.perf_counter()
+                    piece = head.lstrip()
+                if on_text:
+                    on_text(piece)
+                if limit is not None and len(pieces) >= limit:
+                    break
+        finally:
+            getattr(stream, "close", lambda: None)()
+        return _unprefix("".join(pieces), strip), shown
 
     def _decode_rate(self, tokens: int, t_end: float) -> float:
         """Tokens/s of the last call: after its first piece when streamed (decode speed),
