@@ -10,10 +10,25 @@ question and time to first token.
     .venv/bin/python bench/qa.py --calibrate               # the gate's two error rates, no LLM
     .venv/bin/python bench/qa.py --calibrate --with-llm    # ... and the model's own refusals
 
-The index is built at --index (default /tmp/ragline-bench-squad) on first use.
+The index is built at --index (default /tmp/ragline-bench-squad) on first use. Tune on
+`--tune` (questions from outside the fixed sample), report on the sample.
 
-Results (2026-11-25, 2 shared cores under load ~5-8 from other jobs, Qwen2.5-Coder-0.5B via
-xllamacpp, 2 threads, k=5, hybrid retrieval, min_score 0.35), `--limit 40`:
+Results (2026-11-25, 2 shared cores, load ~1.5-2, two-turn answers: draft sentence, then the
+words that answer + [n]; 3 of the k=5 passages in the prompt), `--limit 60`:
+recall@5 0.917 (0.883 within the 3 in the prompt), EM 0.217, F1 0.343, answer contains a gold
+answer 0.45, cited passage holds a gold answer 0.741 (of answered), citations supported 0.963,
+abstention 0.10 (4 by the model, 2 by the gate), 5.6 s per question, first token 5.3 s.
+On 24 `--tune` questions the same code gives F1 0.52 (was 0.27 with the one-turn, k=5 prompt),
+cited passage holds the answer 0.86 (unchanged), 5.7 s per question (was 14.4, measured
+minutes apart at similar load; prompt ~550 tokens instead of ~900).
+What limits F1 now: the 0.5B model picks the wrong span or copies a whole sentence; when the
+draft is wrong, no passage cited holds the gold answer either.
+`--calibrate --with-llm` with this code: 17 of 40 made-up off-corpus questions answered anyway
+(0.425; the gate stops 22, the model 1), all 10 in-domain near misses answered.
+
+Earlier (one turn, all 5 passages in the prompt, 2 shared cores under load ~5-8 from other
+jobs, Qwen2.5-Coder-0.5B via xllamacpp, 2 threads, k=5, hybrid retrieval, min_score 0.35),
+`--limit 40`:
 recall@5 0.90, EM 0.00, F1 0.161, answer contains a gold answer 0.55, cited passage holds a
 gold answer 0.737 (of answered), answers with a citation 0.974 (39% written by the model, the
 rest attributed), citations supported 0.837, abstention 0.05 (2 of 40, by the model), 15.0 s

@@ -64,6 +64,18 @@ def _unprefix(text: str, prefix: str) -> str:
     return text
 
 
+def _cut_from(short: str, draft: str, hits: Sequence[Hit]) -> bool:
+    """Whether a short answer is usable: it has words, does not decline, and its words are in
+    the draft or the passages. A 0.5B model sometimes replies with a passage number ("1") or
+    a word of its own ("stolen" for "steal") instead of a span; the draft is better then."""
+    if not has_words(short) or model_declined(short):
+        return False
+    seen = cit.content_tokens(cit.strip_markers(draft))
+    for h in hits:
+        seen |= cit.content_tokens(h.text)
+    return cit.content_tokens(short) <= seen
+
+
 class Searchable(Protocol):
     def search(self, query: str, k: int = 5, **kwargs: Any) -> SearchResult: ...
 
@@ -203,7 +215,7 @@ class Asker:
         short, first = self._stream_words(concise_messages(messages, draft), on_text,
                                           CONCISE_PIECES, strip=CONCISE_PREFILL)
         short = cit.strip_markers(short).strip().rstrip(".")
-        if not has_words(short) or model_declined(short) or len(short) >= len(draft):
+        if not _cut_from(short, draft, hits) or len(short) >= len(draft):
             if on_text:  # nothing shorter came: the draft is the answer
                 on_text(draft)
             return draft, draft, first or time.perf_counter(), time.perf_counter()
