@@ -47,9 +47,7 @@ import collections
 import json
 import os
 import random
-import re
 import statistics
-import string
 import sys
 import time
 from pathlib import Path
@@ -58,6 +56,7 @@ from typing import Any
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+from ragline.eval.qa import contains, exact_match, token_f1
 from ragline.generate.answer import Asker  # noqa: E402
 from ragline.generate.citations import strip_markers  # noqa: E402
 from ragline.generate.factory import DEFAULT_MIN_SCORE, create_backend, load_config  # noqa: E402
@@ -147,33 +146,6 @@ UNANSWERABLE_EXAMPLE = [
 ]
 
 
-# official SQuAD v1.1 scoring ------------------------------------------------------------------
-def normalize(s: str) -> str:
-    s = s.lower()
-    s = "".join(ch for ch in s if ch not in set(string.punctuation))
-    s = re.sub(r"\b(a|an|the)\b", " ", s)
-    return " ".join(s.split())
-
-
-def f1(pred: str, gold: str) -> float:
-    p, g = normalize(pred).split(), normalize(gold).split()
-    common = collections.Counter(p) & collections.Counter(g)
-    same = sum(common.values())
-    if same == 0:
-        return 0.0
-    precision, recall = same / len(p), same / len(g)
-    return 2 * precision * recall / (precision + recall)
-
-
-def exact(pred: str, gold: str) -> float:
-    return float(normalize(pred) == normalize(gold))
-
-
-def contains(text: str, golds: list[str]) -> bool:
-    t = f" {normalize(text)} "
-    return any(f" {normalize(g)} " in t for g in golds if normalize(g))
-
-
 # data --------------------------------------------------------------------------------------
 def sample_questions(n: int, seed: int, tune: bool = False) -> list[dict[str, Any]]:
     """The fixed sample; with `tune`, n others (seed 7) drawn from outside it, to tune on."""
@@ -225,8 +197,8 @@ def run_qa(args: argparse.Namespace) -> dict[str, Any]:
             "recall": any(gold_id(h.source) == q["gold_passage_id"] for h in r.retrieved),
             "recall_prompt": any(gold_id(h.source) == q["gold_passage_id"]
                                  for h in r.retrieved[: asker.prompt_k]),
-            "em": max(exact(answer, g) for g in golds) if not r.abstained else 0.0,
-            "f1": max(f1(answer, g) for g in golds) if not r.abstained else 0.0,
+            "em": max(exact_match(answer, g) for g in golds) if not r.abstained else 0.0,
+            "f1": max(token_f1(answer, g) for g in golds) if not r.abstained else 0.0,
             "contains": contains(answer, golds) and not r.abstained,
             "cites_gold": bool(cited), "n_citations": len(r.citations),
             "supported": [c.supported for c in r.citations],
