@@ -103,3 +103,11 @@ def test_orders_inside_documents_are_cut() -> None:
 def test_bare_markers_are_not_an_answer() -> None:
     assert not any(has_words(t) for t in ("", "[1]", " [2, 3].", "[1"))
     assert all(has_words(t) for t in ("Paris [1]", "1440"))
+
+
+def test_uncited_sentence_gets_the_marker_of_the_passage_that_backs_it() -> None:
+    answer = "Gutenberg introduced movable-type printing around 1440. Cats sleep a lot."
+    report = check(answer, HITS)
+    assert report.answer == ("Gutenberg introduced movable-type printing around 1440. [2] "
+                             "Cats sleep a lot.")
+    assert [(c.n, c.by) for c in report.citations] == [(2, "overlap")]

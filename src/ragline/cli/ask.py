@@ -13,6 +13,7 @@ from rich.markup import escape
 
 from ragline.errors import RaglineError
 from ragline.generate.answer import Asker, AskResult
+from ragline.generate.citations import markers
 from ragline.generate.factory import create_backend, load_config
 from ragline.index import Index, default_index_path
 
@@ -37,15 +38,19 @@ MaxTokOpt = typer.Option(None, "--max-tokens", help="Longest answer in tokens (d
 MinScoreOpt = typer.Option(None, "--min-score", help="Abstain when the best passage's cosine "
                            "similarity is below this (default: 0.35).")
 ThreadsOpt = typer.Option(None, "--threads", help="CPU threads for the embedded model.")
+ShortOpt = typer.Option(False, "--short", help="Answer with only the words that answer "
+                        "(SQuAD-style, a second short model turn) instead of a sentence.")
 
 
-def _asker(index: Path | None, k: int | None, stream: bool, **flags: object) -> Asker:
+def _asker(index: Path | None, k: int | None, stream: bool, short: bool = False,
+           **flags: object) -> Asker:
     path = index or default_index_path()
     if not (path / "catalog.sqlite").is_file():
         raise RaglineError(f"no index at {path}: run `ragline ingest PATH --index {path}` first")
     cfg = load_config(path, k=k, **flags)  # type: ignore[arg-type]
     backend = create_backend(cfg)
-    return Asker(Index(path), backend, k=cfg.k, min_score=cfg.min_score, stream=stream)
+    return Asker(Index(path), backend, k=cfg.k, min_score=cfg.min_score, stream=stream,
+                 concise=short)
 
 
 def _close(asker: Asker) -> None:
@@ -92,12 +97,20 @@ def print_sources(result: AskResult) -> None:
 def _answer(asker: Asker, question: str, as_json: bool, stream: bool,
             follow_up: bool = False) -> AskResult:
     live = stream and not as_json
-    result = asker.ask(question, on_text=_write if live else None, follow_up=follow_up)
+    shown: list[str] = []
+
+    def write(piece: str) -> None:
+        shown.append(piece)
+        _write(piece)
+
+    result = asker.ask(question, on_text=write if live else None, follow_up=follow_up)
     if as_json:
         print(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
         return result
-    if live:
-        _write("\n")
+    if live:  # markers attributed after the stream ended go at its end
+        seen = set(markers("".join(shown)))
+        late = "".join(f"[{n}]" for n in markers(result.answer) if n not in seen)
+        _write(f" {late}\n" if late and not result.abstained else "\n")
     else:
         print(result.answer)
     print_sources(result)
@@ -118,13 +131,14 @@ def ask(
     max_tokens: int | None = MaxTokOpt,
     min_score: float | None = MinScoreOpt,
     threads: int | None = ThreadsOpt,
+    short: bool = ShortOpt,
 ) -> None:
     """Answer QUESTION from the indexed documents, citing the passages it used."""
     if not question.strip():
         raise RaglineError("the question is empty")
     asker = _asker(index, k, stream=not no_stream, url=llm_url, model=llm_model,
                    api_key_env=api_key_env, gguf=model, timeout=llm_timeout,
-                   max_tokens=max_tokens, min_score=min_score, threads=threads)
+                   max_tokens=max_tokens, min_score=min_score, threads=threads, short=short)
     try:
         _answer(asker, question, as_json, stream=not no_stream)
     finally:
@@ -161,11 +175,12 @@ def chat(
     max_tokens: int | None = MaxTokOpt,
     min_score: float | None = MinScoreOpt,
     threads: int | None = ThreadsOpt,
+    short: bool = ShortOpt,
 ) -> None:
     """Ask questions in a loop; follow-ups are read in the context of the conversation."""
     asker = _asker(index, k, stream=not no_stream, url=llm_url, model=llm_model,
                    api_key_env=api_key_env, gguf=model, timeout=llm_timeout,
-                   max_tokens=max_tokens, min_score=min_score, threads=threads)
+                   max_tokens=max_tokens, min_score=min_score, threads=threads, short=short)
     if sys.stdin.isatty():
         err_console.print("[dim]Ask about your documents; Ctrl-D or 'exit' ends.[/]")
     try:

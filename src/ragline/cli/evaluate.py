@@ -104,6 +104,8 @@ def qa(
     k: Annotated[int | None, typer.Option("-k", min=1, max=50,
                                           help="Passages given to the model.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    short: Annotated[bool, typer.Option(
+        "--short", help="Score `ask --short` answers (only the words that answer).")] = False,
 ) -> None:
     """Run `ask` on each question: exact match, F1, gold recall@k, citation precision."""
     from ragline.eval.qa import evaluate_qa, load_questions
@@ -120,7 +122,8 @@ def qa(
         try:
             bar.start(len(questions))
             summary, _ = evaluate_qa(Asker(idx, backend, k=cfg.k, min_score=cfg.min_score,
-                                           stream=False), questions, bar.advance)
+                                           stream=False, concise=short), questions,
+                                       bar.advance)
         finally:
             bar.stop()
             backend.close()

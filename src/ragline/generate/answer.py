@@ -116,7 +116,7 @@ class Asker:
 
     def __init__(self, index: Searchable, backend: LLMBackend, k: int = 5,
                  min_score: float = DEFAULT_MIN_SCORE, stream: bool = True,
-                 history_turns: int = 3, prompt_k: int = 3, concise: bool = True) -> None:
+                 history_turns: int = 3, prompt_k: int = 3, concise: bool = False) -> None:
         self.index = index
         self.backend = backend
         self.k = k
