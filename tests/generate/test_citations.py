@@ -111,3 +111,8 @@ def test_uncited_sentence_gets_the_marker_of_the_passage_that_backs_it() -> None
     assert report.answer == ("Gutenberg introduced movable-type printing around 1440. [2] "
                              "Cats sleep a lot.")
     assert [(c.n, c.by) for c in report.citations] == [(2, "overlap")]
+
+
+def test_marker_split_off_as_its_own_sentence_is_not_doubled() -> None:
+    report = check("Gutenberg introduced movable-type printing around 1440. [2]", HITS)
+    assert report.answer == "Gutenberg introduced movable-type printing around 1440. [2]"

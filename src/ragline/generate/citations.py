@@ -144,7 +144,8 @@ def check(answer: str, hits: Sequence[Hit], attribute: bool = True) -> CitationR
         n = max(range(len(hits)), key=lambda i: (scores[i], -i)) + 1
         if scores[n - 1] >= SUPPORT_THRESHOLD:
             add(n, sentence, "overlap")
-            if n not in marked:  # show the reader where the sentence came from
+            after = text[text.find(sentence) + len(sentence):].lstrip()
+            if n not in marked and not after.startswith(f"[{n}]"):  # show where it came from
                 text = text.replace(sentence, f"{sentence} [{n}]", 1)
     report.answer = text
     report.citations = sorted(best.values(), key=lambda c: c.n)
