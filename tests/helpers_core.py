@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from ragline.index import Index
+from ragline.types import Hit
 
 
 def make_pdf(pages: list[list[str]]) -> bytes:
@@ -102,3 +103,9 @@ def chunk_rows(idx: Index) -> dict[str, list[str]]:
 def vector_ids_of(idx: Index, source: str) -> np.ndarray:
     rows = idx.catalog.conn.execute("SELECT id FROM chunks WHERE source = ?", (source,))
     return np.array([r[0] for r in rows], dtype=np.int64)
+
+
+def make_hits(texts: list[str]) -> list[Hit]:
+    """Search hits over plain passages, ranked in the given order, for citation tests."""
+    return [Hit(rank=i + 1, score=0.5, chunk_id=f"c{i + 1}", source=f"doc{i + 1}.md",
+                page=None, heading=None, text=t) for i, t in enumerate(texts)]

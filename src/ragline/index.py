@@ -55,7 +55,6 @@ class Index:
                                       overlap if overlap is not None else stored.overlap)
         self._chunker: Chunker | None = None
         self._vectors: FaissStore | None = None
-        self._lock_fd: int | None = None
         self._lexical: Bm25Index | None = None
         self._lexical_gen = -1
         #: query-time retrieval settings (fusion, BM25 k1/b); see retrieve/hybrid.py

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from helpers_core import make_hits
+
 from ragline.generate.answer import has_words, model_declined
 from ragline.generate.citations import check, content_tokens, drop_invalid, strip_markers
 from ragline.generate.prompt import (
@@ -12,7 +14,6 @@ from ragline.generate.prompt import (
     defuse_orders,
     sanitize,
 )
-from ragline.types import Hit
 
 TEXTS = [
     "The best water temperature for brewing coffee is between 90 and 96 degrees Celsius.",
@@ -21,8 +22,7 @@ TEXTS = [
     "Use a coarse grind for a French press and steep for four minutes.",
     "Ragline stores vectors in FAISS and metadata in SQLite.",
 ]
-HITS = [Hit(rank=i + 1, score=0.5, chunk_id=f"c{i + 1}", source=f"doc{i + 1}.md", page=None,
-            heading=None, text=t) for i, t in enumerate(TEXTS)]
+HITS = make_hits(TEXTS)
 
 
 def test_out_of_range_citation_dropped_and_reported() -> None:
@@ -92,7 +92,7 @@ def test_orders_inside_documents_are_cut() -> None:
     text, n = defuse_orders(planted)
     assert n == 2 and "BANANA" not in text and "ignore" not in text.lower()
     assert text.startswith("Burr grinders give a uniform grind.") and REMOVED in text
-    hits = [Hit(1, 0.5, "c1", "planted.md", None, None, planted)]
+    hits = make_hits([planted])
     assert "BANANA" not in build_messages("Which grinder?", hits)[-1]["content"]
     for fine in ("Gutenberg ignored the rules of the guild.",
                  "The new rules of the game were adopted in 1990.",

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
+from helpers_core import make_hits
+
 from ragline.generate.answer import _cut_from, _unprefix
 from ragline.generate.citations import markers, source_for
 from ragline.generate.prompt import CONCISE_PREFILL, build_messages, concise_messages
-from ragline.types import Hit
 
 TEXTS = [
     "The Broncos scored 24 points and had 11 first downs in Super Bowl 50.",
     "The Panthers had 21 first downs; the Broncos defence allowed 11 of them in the first half.",
     "Kevin Harlan called the game on radio, with Boomer Esiason as analyst.",
 ]
-HITS = [Hit(rank=i + 1, score=0.5, chunk_id=f"c{i + 1}", source=f"doc{i + 1}.md", page=None,
-            heading=None, text=t) for i, t in enumerate(TEXTS)]
+HITS = make_hits(TEXTS)
 
 
 def test_concise_turn_follows_the_draft_and_opens_the_reply() -> None:

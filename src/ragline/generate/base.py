@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from ragline.errors import RaglineError
 
@@ -23,6 +23,15 @@ class GenerationOptions:
     temperature: float = 0.0
     seed: int = 0
     stop: list[str] = field(default_factory=list)
+
+    def request(self, messages: Sequence[Message], stream: bool) -> dict[str, Any]:
+        """The OpenAI-style chat request both backends send (llama.cpp in process, or HTTP)."""
+        req: dict[str, Any] = {"messages": check_messages(messages), "stream": stream,
+                               "max_tokens": self.max_tokens, "temperature": self.temperature,
+                               "seed": self.seed}
+        if self.stop:
+            req["stop"] = list(self.stop)
+        return req
 
 
 @dataclass

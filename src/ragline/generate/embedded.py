@@ -26,7 +26,6 @@ from ragline.generate.base import (
     GenerationStats,
     LLMError,
     Message,
-    check_messages,
 )
 
 _DONE = object()
@@ -122,19 +121,11 @@ class EmbeddedBackend:
         self.close()
 
     # generation ---------------------------------------------------------------------------
-    def _request(self, messages: Sequence[Message], stream: bool) -> dict[str, Any]:
-        o = self.options
-        req: dict[str, Any] = {"messages": check_messages(messages), "max_tokens": o.max_tokens,
-                               "temperature": o.temperature, "seed": o.seed, "stream": stream}
-        if o.stop:
-            req["stop"] = list(o.stop)
-        return req
-
     def generate(self, messages: Sequence[Message], stream: bool = True) -> Iterator[str]:
         """Yield the reply's text; the model runs in a worker thread so we can stream."""
         self.load()
         self.last_stats = GenerationStats()
-        req = self._request(messages, stream)
+        req = self.options.request(messages, stream)
         if not stream:
             with self._lock:
                 reply = self._server.handle_chat_completions(req)

@@ -20,7 +20,6 @@ from ragline.generate.base import (
     GenerationStats,
     LLMError,
     Message,
-    check_messages,
 )
 
 
@@ -67,12 +66,7 @@ class OpenAIBackend:
         self.close()
 
     def _body(self, messages: Sequence[Message], stream: bool) -> dict[str, Any]:
-        o = self.options
-        body: dict[str, Any] = {"model": self.model, "messages": check_messages(messages),
-                                "max_tokens": o.max_tokens, "temperature": o.temperature,
-                                "seed": o.seed, "stream": stream}
-        if o.stop:
-            body["stop"] = list(o.stop)
+        body = {"model": self.model, **self.options.request(messages, stream)}
         if stream:
             body["stream_options"] = {"include_usage": True}
         return body
