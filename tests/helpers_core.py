@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from ragline.index import Index
+from ragline.store.base import ChunkRecord, DocumentRecord
 from ragline.types import Hit
 
 
@@ -84,25 +85,57 @@ def write_corpus(folder: Path, n: int, sentences: int = 6) -> list[Path]:
 
 
 def assert_consistent(idx: Index) -> None:
-    """Catalog and vector store hold exactly the same ids."""
-    cat = idx.catalog.all_chunk_ids()
-    vec = sorted(int(i) for i in idx.vectors.ids())
-    assert cat == vec, f"catalog {len(cat)} ids vs faiss {len(vec)} ids"
+    """Catalog, vectors and BM25 postings hold exactly the same chunks."""
+    with idx.store.read() as reader:
+        assert reader.verify() == []
 
 
 def chunk_rows(idx: Index) -> dict[str, list[str]]:
     """source -> chunk_ids in ordinal order."""
     out: dict[str, list[str]] = {}
-    for source, cid in idx.catalog.conn.execute(
-        "SELECT source, chunk_id FROM chunks ORDER BY source, ordinal"
-    ):
-        out.setdefault(source, []).append(cid)
+    with idx.store.read() as reader:
+        for doc in reader.documents():
+            for c in reader.document_chunks(doc.id):
+                out.setdefault(c.source, []).append(c.chunk_id)
     return out
 
 
 def vector_ids_of(idx: Index, source: str) -> np.ndarray:
-    rows = idx.catalog.conn.execute("SELECT id FROM chunks WHERE source = ?", (source,))
-    return np.array([r[0] for r in rows], dtype=np.int64)
+    with idx.store.read() as reader:
+        rows = reader.chunks(reader.chunk_ids().tolist()).values()
+        return np.array(sorted(c.id for c in rows if c.source == source), dtype=np.int64)
+
+
+def vectors_of(idx: Index, ids: np.ndarray) -> np.ndarray:
+    with idx.store.read() as reader:
+        return reader.vectors(ids.tolist())
+
+
+def document(idx: Index, path: str) -> DocumentRecord | None:
+    with idx.store.read() as reader:
+        return reader.document(path)
+
+
+def all_ids(idx: Index) -> np.ndarray:
+    with idx.store.read() as reader:
+        return reader.chunk_ids()
+
+
+def documents(idx: Index) -> list[DocumentRecord]:
+    with idx.store.read() as reader:
+        return reader.documents()
+
+
+def chunks_of(idx: Index, source: str) -> list[ChunkRecord]:
+    """The chunks whose source is `source` (a file, or `file#id` of a corpus), in order."""
+    with idx.store.read() as reader:
+        rows = reader.chunks(reader.chunk_ids().tolist()).values()
+        return sorted((c for c in rows if c.source == source), key=lambda c: c.ordinal)
+
+
+def counts(idx: Index) -> tuple[int, int]:
+    with idx.store.read() as reader:
+        return reader.counts()
 
 
 def make_hits(texts: list[str]) -> list[Hit]:

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers_core import assert_consistent, write_corpus
+from helpers_core import all_ids, assert_consistent, counts, write_corpus
 
 from ragline.errors import IndexLockedError
 from ragline.index import Index
-from ragline.store import FaissStore
+from ragline.store.local.vectors import FaissVectors
 
 N_FILES = 40
 
@@ -73,11 +73,10 @@ def _run_and_kill(index: Path, docs: Path, marker: str, count: int,
 def _check_reopens(index: Path, embedder) -> int:
     with Index(index, embedder=embedder) as idx:
         assert_consistent(idx)
-        docs, chunks = idx.catalog.counts()
-        empty = idx.catalog.conn.execute(
-            "SELECT COUNT(*) FROM documents d WHERE NOT EXISTS "
-            "(SELECT 1 FROM chunks c WHERE c.document_id = d.id)").fetchone()[0]
-        assert empty == 0, "a document was committed without its chunks"
+        docs, chunks = counts(idx)
+        with idx.store.read() as reader:
+            empty = [d.path for d in reader.documents() if not reader.document_chunks(d.id)]
+        assert not empty, "a document was committed without its chunks"
         hits = idx.search("apples in chapter 3", k=3).hits
         assert len(hits) == min(3, chunks)
         return docs
@@ -95,12 +94,16 @@ def test_kill_9_at_several_points(tmp_path: Path, embedder) -> None:
                 idx.add([docs])
             with pytest.raises(IndexLockedError):
                 idx.remove([docs])
-            assert idx.search("apples", k=1) is not None  # reading is still allowed
+            # reading is still allowed, and sees what was committed: by the 6th file at
+            # least one flush of 4 chunks has been checkpointed
+            hits = idx.search("apples", k=1).hits
+            assert len(hits) == 1 and hits[0].source.startswith(str(docs))
+            assert_consistent(idx)
 
-        assert _run_and_kill(index, docs, "FILE added", 3, before_kill=second_writer)
+        assert _run_and_kill(index, docs, "FILE added", 6, before_kill=second_writer)
     committed.append(_check_reopens(index, embedder))
     # (marker, count, delay): during start-up, after a few files, mid-embedding, later on
-    for marker, count, delay in [("FILE added", 6, 0.0), ("EMBEDDED", 4, 0.05),
+    for marker, count, delay in [("FILE added", 5, 0.0), ("EMBEDDED", 4, 0.05),
                                  ("FILE added", 9, 0.01)]:
         killed = _run_and_kill(index, docs, marker, count, delay)
         assert killed, f"the ingest finished before the kill point {marker} x{count}"
@@ -113,7 +116,7 @@ def test_kill_9_at_several_points(tmp_path: Path, embedder) -> None:
         assert not report.failed
         assert report.added + report.unchanged == N_FILES
         assert report.unchanged == committed[-1]
-        assert idx.catalog.counts()[0] == N_FILES
+        assert counts(idx)[0] == N_FILES
         assert_consistent(idx)
         assert not list(index.glob("*.tmp"))
         assert len(list(index.glob("vectors.*.faiss"))) == 1
@@ -130,22 +133,22 @@ def test_leftovers_of_a_crashed_checkpoint_are_ignored(tmp_path: Path, embedder)
     with Index(index, embedder=embedder) as idx:
         idx.add([docs])
         generation = idx.status()["generation"]
-        before = idx.catalog.all_chunk_ids()
+        before = all_ids(idx).tolist()
     # the next generation's file from a run that died before committing: other content
-    orphan = FaissStore(index, embedder.dim, 0)
+    orphan = FaissVectors(index, embedder.dim, 0)
     orphan.add(np.array([999_999], dtype=np.int64), np.eye(1, embedder.dim, dtype=np.float32))
     orphan.commit(generation + 1)
     (index / f"vectors.{generation + 2}.faiss.tmp").write_bytes(b"half a file")
     with Index(index, embedder=embedder) as idx:
         assert idx.status()["generation"] == generation
-        assert idx.catalog.all_chunk_ids() == before
+        assert all_ids(idx).tolist() == before
         assert_consistent(idx)
         assert idx.search("apples", k=1).hits
         files[0].write_text("Entirely new text about lanterns and moths at dusk.\n")
         report = idx.add([docs])
         assert report.updated == 1
         assert idx.status()["generation"] == generation + 1
-        assert 999_999 not in idx.vectors.ids()
+        assert 999_999 not in all_ids(idx)
         assert_consistent(idx)
         assert sorted(p.name for p in index.glob("vectors.*")) == [
             f"vectors.{generation + 1}.faiss"]

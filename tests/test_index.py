@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from helpers_core import assert_consistent, make_docx, make_pdf
+from helpers_core import assert_consistent, counts, make_docx, make_pdf
 
 from ragline import Hit, Index, RaglineError
 from ragline.errors import IndexLockedError
@@ -71,12 +71,15 @@ def test_result_schema(index: Index) -> None:
     assert {"embed_ms", "search_ms"} <= set(d["timings"])
     assert [r["rank"] for r in d["results"]] == [1, 2]
     for r in d["results"]:
-        assert set(r) == {"rank", "score", "chunk_id", "source", "page", "heading", "text"}
+        assert set(r) == {"rank", "score", "chunk_id", "source", "page", "heading", "text",
+                          "metadata"}
+        assert r["metadata"]["source"] == r["source"] and r["metadata"]["type"] in (
+            "md", "html", "txt", "pdf", "docx")
         assert isinstance(r["score"], float) and isinstance(r["chunk_id"], str)
 
 
 def test_k_larger_than_index_and_empty_query(index: Index) -> None:
-    n = index.catalog.counts()[1]
+    n = counts(index)[1]
     assert len(index.search("anything", k=n + 50).hits) == n
     with pytest.raises(RaglineError, match="empty"):
         index.search("   ")
@@ -93,7 +96,7 @@ def test_status(index: Index) -> None:
 def test_second_writer_is_refused(index: Index, corpus: Path, embedder) -> None:
     other = Index(index.path, embedder=embedder)
     try:
-        with index._writing():
+        with index.store.write():
             with pytest.raises(IndexLockedError, match="another process"):
                 other.add([corpus])
             with pytest.raises(IndexLockedError):

@@ -23,10 +23,19 @@ class Document:
     blocks: list[Block]
     title: str | None = None
     warnings: list[str] = field(default_factory=list)
+    meta: dict[str, str | int | float | bool] = field(default_factory=dict)
+    pages: int | None = None
 
     @property
     def text(self) -> str:
         return "\n\n".join(b.text for b in self.blocks)
+
+
+def embed_text(title: str | None, heading: str | None, text: str) -> str:
+    """The text the encoder sees: title and heading give a chunk its context."""
+    parts = [p for p in (title, heading) if p]
+    parts.append(text)
+    return "\n".join(parts)
 
 
 @dataclass(frozen=True)
@@ -43,10 +52,7 @@ class Chunk:
     title: str | None = None
 
     def embed_text(self) -> str:
-        """The text the encoder sees: title and heading give a chunk its context."""
-        parts = [p for p in (self.title, self.heading) if p]
-        parts.append(self.text)
-        return "\n".join(parts)
+        return embed_text(self.title, self.heading, self.text)
 
 
 @dataclass
@@ -62,6 +68,7 @@ class Hit:
     text: str
     start: int | None = None
     end: int | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

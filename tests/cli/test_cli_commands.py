@@ -98,7 +98,8 @@ def test_search_json_schema(ingested, corpus: Path) -> None:
     assert all(isinstance(v, float) for v in data["timings"].values())
     assert len(data["results"]) == 2
     for rank, res in enumerate(data["results"], start=1):
-        assert set(res) == {"rank", "score", "chunk_id", "source", "page", "heading", "text"}
+        assert set(res) == {"rank", "score", "chunk_id", "source", "page", "heading", "text",
+                          "metadata"}
         assert res["rank"] == rank and isinstance(res["score"], float)
     top = data["results"][0]
     assert top["source"] == str(corpus / "kettle.txt") and top["page"] is None
@@ -154,7 +155,7 @@ def test_mismatched_index_error_and_debug_traceback(ingested, tmp_path: Path) ->
         conn.execute("UPDATE meta SET value = '8' WHERE key = 'dim'")
     conn.close()
     line = _one_line_error(run("search", "kettle", "--index", broken))
-    assert line.startswith("error: index holds 8-dimensional vectors")
+    assert line.startswith("error: index was built with vector dimension '8', not '384'")
     r = run("--debug", "search", "kettle", "--index", broken)
     assert r.returncode != 0
     assert "Traceback" in r.stderr and "IndexMismatchError" in r.stderr

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from helpers_core import assert_consistent, make_pdf
+from helpers_core import assert_consistent, documents, make_pdf
 
 from ragline.index import Index
 from ragline.ingest.loaders.base import MAX_LINE_CHARS
@@ -44,7 +44,7 @@ def test_bad_files_are_reported_and_the_rest_indexed(tmp_path: Path, embedder) -
         assert len(failed) == 7
         assert report.added == 3  # the two good files and the Latin-1 one
         assert report.warnings == [f"{latin}: not valid UTF-8, decoded as cp1252"]
-        sources = {d.path for d in idx.catalog.documents()}
+        sources = {d.path for d in documents(idx)}
         assert sources == {str(good), str(docs / "b-good.pdf"), str(latin)}
         hit = idx.search("crème brûlée", k=1).hits[0]
         assert hit.source == str(latin) and "brûlée" in hit.text
@@ -87,6 +87,6 @@ def test_file_vanishing_mid_ingest(tmp_path: Path, embedder) -> None:
         assert progress.events == [(str(docs / "a.txt"), "added"),
                                    (str(docs / "b.txt"), "failed"),
                                    (str(docs / "c.txt"), "added")]
-        assert {d.path for d in idx.catalog.documents()} == {str(docs / "a.txt"),
+        assert {d.path for d in documents(idx)} == {str(docs / "a.txt"),
                                                              str(docs / "c.txt")}
         assert_consistent(idx)

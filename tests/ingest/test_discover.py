@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from helpers_core import write_corpus
+from helpers_core import documents, write_corpus
 
 from ragline.index import Index
 from ragline.ingest.discover import discover
@@ -60,5 +60,5 @@ def test_prune_with_a_filter_keeps_files_that_still_exist(tmp_path: Path, embedd
         files[0].unlink()
         report = idx.add([docs], include=["*.md"], prune=True)
         assert report.removed == 1  # only the file that is gone
-        indexed = {d.path for d in idx.catalog.documents()}
+        indexed = {d.path for d in documents(idx)}
         assert indexed == {str(files[1]), str(files[2]), str(docs / "notes.md")}

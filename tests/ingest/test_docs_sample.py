@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers_core import assert_consistent
+from helpers_core import assert_consistent, chunks_of, documents
 
 from ragline.index import Index
 from ragline.ingest.discover import discover
@@ -47,16 +47,16 @@ def _documents() -> list[Path]:
 def test_all_but_the_encrypted_pdf_are_indexed(sample_index, embedder) -> None:
     index, r = sample_index
     assert r.returncode == 0, r.stderr
-    documents = _documents()
-    assert len(documents) == 13
+    expected = _documents()
+    assert len(expected) == 13
     everything, _ = discover([SAMPLE])  # plus README.md and licenses/*
     assert r.stderr.strip().splitlines() == [
         f"failed: {ENCRYPTED}: encrypted PDF: a password is needed to read it"]
     assert r.stdout.splitlines()[-1].startswith(
         f"added {len(everything) - 1}, unchanged 0, updated 0, removed 0, failed 1 files;")
     with Index(index, embedder=embedder) as idx:
-        indexed = {d.path for d in idx.catalog.documents()}
-        assert indexed >= {str(f) for f in documents} - {str(ENCRYPTED)}
+        indexed = {d.path for d in documents(idx)}
+        assert indexed >= {str(f) for f in expected} - {str(ENCRYPTED)}
         assert indexed == {str(f) for f in everything} - {str(ENCRYPTED)}
         assert_consistent(idx)
 
@@ -65,22 +65,19 @@ def test_pdf_pages_in_range(sample_index, embedder) -> None:
     index, _ = sample_index
     with Index(index, embedder=embedder) as idx:
         for name, n_pages in PAGES.items():
-            pages = [row[0] for row in idx.catalog.conn.execute(
-                "SELECT page FROM chunks WHERE source = ?", (str(SAMPLE / "pdf" / name),))]
+            pages = [c.page for c in chunks_of(idx, str(SAMPLE / "pdf" / name))]
             assert pages, name
             assert all(p is not None and 1 <= p <= n_pages for p in pages), name
             assert max(pages) == n_pages, name  # the last page has text too
-        first = idx.catalog.conn.execute(
-            "SELECT text FROM chunks WHERE source = ? AND page = 1 ORDER BY ordinal",
-            (str(SAMPLE / "pdf" / "multicolumn.pdf"),)).fetchone()[0]
+        first = next(c.text for c in chunks_of(idx, str(SAMPLE / "pdf" / "multicolumn.pdf"))
+                     if c.page == 1)
         assert first.startswith("Two-Column Document with Lorem Ipsum")
         html = str(SAMPLE / "html" / "squad-explorer-geology.html")
-        texts = [row[0] for row in idx.catalog.conn.execute(
-            "SELECT text FROM chunks WHERE source = ?", (html,))]
+        texts = [c.text for c in chunks_of(idx, html)]
         assert any("Geology" in t for t in texts)
         assert not any("<script" in t or "function(" in t for t in texts)
-        headings = {row[0] for row in idx.catalog.conn.execute(
-            "SELECT heading FROM chunks WHERE source LIKE ?", ("%httpx-quickstart.md",))}
+        quickstart = next(d.path for d in documents(idx) if d.path.endswith("httpx-quickstart.md"))
+        headings = {c.heading for c in chunks_of(idx, quickstart)}
         assert "QuickStart > Passing Parameters in URLs" in headings
 
 
@@ -93,7 +90,8 @@ def test_cynic_search_finds_the_devils_dictionary(sample_index) -> None:
     assert len(data["results"]) == 5
     assert {"embed_ms", "search_ms"} <= set(data["timings"])
     for res in data["results"]:
-        assert set(res) == {"rank", "score", "chunk_id", "source", "page", "heading", "text"}
+        assert set(res) == {"rank", "score", "chunk_id", "source", "page", "heading", "text",
+                          "metadata"}
     assert any("devils-dictionary" in res["source"] for res in data["results"])
 
 

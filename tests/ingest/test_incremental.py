@@ -6,7 +6,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers_core import assert_consistent, chunk_rows, vector_ids_of, write_corpus
+from helpers_core import (
+    all_ids,
+    assert_consistent,
+    chunk_rows,
+    counts,
+    document,
+    vector_ids_of,
+    vectors_of,
+    write_corpus,
+)
 
 from ragline.embed.base import BatchEmbedder
 from ragline.embed.factory import create_embedder
@@ -50,7 +59,7 @@ def test_edit_one_file_changes_only_its_chunks(tmp_path: Path, embedder) -> None
         target = files[2]
         assert len(rows[str(target)]) >= 4
         others = {s: ids for s, ids in rows.items() if s != str(target)}
-        other_vectors = {s: idx.vectors.get(vector_ids_of(idx, s)) for s in others}
+        other_vectors = {s: vectors_of(idx, vector_ids_of(idx, s)) for s in others}
         text = target.read_text()
         target.write_text(text.replace("A closing remark", "A brand new closing remark"))
         before = embedder.embedded_count
@@ -59,7 +68,7 @@ def test_edit_one_file_changes_only_its_chunks(tmp_path: Path, embedder) -> None
         new_rows = chunk_rows(idx)
         for s, ids in others.items():
             assert new_rows[s] == ids
-            np.testing.assert_array_equal(idx.vectors.get(vector_ids_of(idx, s)),
+            np.testing.assert_array_equal(vectors_of(idx, vector_ids_of(idx, s)),
                                           other_vectors[s])
         changed = set(new_rows[str(target)]) - set(rows[str(target)])
         assert changed, "the edited file kept all its chunks"
@@ -85,30 +94,30 @@ def test_prune_and_remove_delete_from_catalog_and_faiss(tmp_path: Path, embedder
         report = idx.add([docs], prune=True)
         assert report.removed == 1
         assert str(files[1]) not in chunk_rows(idx)
-        assert not np.isin(gone_ids, idx.vectors.ids()).any()
+        assert not np.isin(gone_ids, all_ids(idx)).any()
         assert_consistent(idx)
         gone_ids = vector_ids_of(idx, str(files[3]))
         assert idx.remove([files[3]]) == 1
-        assert idx.catalog.document(str(files[3])) is None
-        assert not np.isin(gone_ids, idx.vectors.ids()).any()
+        assert document(idx, str(files[3])) is None
+        assert not np.isin(gone_ids, all_ids(idx)).any()
         assert_consistent(idx)
         assert idx.remove([tmp_path / "never-indexed.txt"]) == 0
     with Index(tmp_path / "idx", embedder=embedder) as idx:  # durable after reopening
         assert set(chunk_rows(idx)) == {str(files[0]), str(files[2])}
         assert_consistent(idx)
         assert idx.remove([docs]) == 2  # a folder removes everything under it
-        assert idx.catalog.counts() == (0, 0) and len(idx.vectors) == 0
+        assert counts(idx) == (0, 0) and len(all_ids(idx)) == 0
 
 
 def test_changing_chunk_tokens_rechunks(tmp_path: Path, embedder) -> None:
     write_corpus(tmp_path / "docs", 2, sentences=30)
     with Index(tmp_path / "idx", embedder=embedder) as idx:
         idx.add([tmp_path / "docs"])
-        n_default = idx.catalog.counts()[1]
+        n_default = counts(idx)[1]
     with Index(tmp_path / "idx", embedder=embedder, chunk_tokens=64, overlap=8) as idx:
         report = idx.add([tmp_path / "docs"])
         assert report.updated == 2 and report.unchanged == 0
-        assert idx.catalog.counts()[1] > n_default
+        assert counts(idx)[1] > n_default
         assert_consistent(idx)
     with Index(tmp_path / "idx", embedder=embedder) as idx:  # the setting is remembered
         assert idx.settings.chunk_tokens == 64
@@ -163,7 +172,7 @@ def test_other_model_is_refused_before_writing(built_index: Path, tmp_path: Path
     assert _snapshot(built_index) == before
     assert tiny.embedded_count == 0
     with Index(built_index, embedder=embedder) as idx:  # still fine with the right model
-        assert idx.catalog.counts()[0] == 2
+        assert counts(idx)[0] == 2
         assert_consistent(idx)
 
 
@@ -202,14 +211,14 @@ def test_big_jsonl_resumes_from_its_last_checkpoint(tmp_path: Path, embedder) ->
     with Index(tmp_path / "idx", embedder=embedder) as idx:
         with pytest.raises(KeyboardInterrupt):
             idx.add([corpus], progress=_StopAfter(4), flush_chunks=16, checkpoint_seconds=0)
-        docs, chunks = idx.catalog.counts()
+        docs, chunks = counts(idx)
         assert 0 < chunks < 60  # the slices committed before the stop are kept
-        assert idx.catalog.document(str(corpus)).hash.startswith("partial:")
+        assert document(idx, str(corpus)).hash.startswith("partial:")
         assert_consistent(idx)
         before = embedder.embedded_count
         report = idx.add([corpus])
         assert report.chunks_reused >= chunks  # committed vectors are not embedded again
         assert embedder.embedded_count - before == 60 - report.chunks_reused
-        assert idx.catalog.counts() == (1, 60)
-        assert not idx.catalog.document(str(corpus)).hash.startswith("partial:")
+        assert counts(idx) == (1, 60)
+        assert not document(idx, str(corpus)).hash.startswith("partial:")
         assert_consistent(idx)

@@ -11,17 +11,16 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from ragline.cli.options import IndexOpt, StoreOpt, WhereOpt, open_existing
 from ragline.errors import RaglineError
 from ragline.generate.answer import Asker, AskResult
 from ragline.generate.citations import markers
 from ragline.generate.factory import create_backend, load_config
-from ragline.index import Index, default_index_path
+from ragline.index import default_index_path
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
 
-IndexOpt = typer.Option(None, "--index", "-i", envvar="RAGLINE_INDEX",
-                        help="Index folder (default: ./.ragline).")
 KOpt = typer.Option(None, "-k", "--top-k", min=1, max=50,
                     help="Passages given to the model (default: 5).")
 UrlOpt = typer.Option(None, "--llm-url", help="OpenAI-compatible server, e.g. "
@@ -42,15 +41,17 @@ ShortOpt = typer.Option(False, "--short", help="Answer with only the words that 
                         "(SQuAD-style, a second short model turn) instead of a sentence.")
 
 
-def _asker(index: Path | None, k: int | None, stream: bool, short: bool = False,
-           **flags: object) -> Asker:
-    path = index or default_index_path()
-    if not (path / "catalog.sqlite").is_file():
-        raise RaglineError(f"no index at {path}: run `ragline ingest PATH --index {path}` first")
-    cfg = load_config(path, k=k, **flags)  # type: ignore[arg-type]
-    backend = create_backend(cfg)
-    return Asker(Index(path), backend, k=cfg.k, min_score=cfg.min_score, stream=stream,
-                 concise=short)
+def _asker(index: Path | None, store: str | None, where: str | None, k: int | None,
+           stream: bool, short: bool = False, **flags: object) -> Asker:
+    idx = open_existing(index, store)
+    try:
+        cfg = load_config(index or default_index_path(), k=k, **flags)  # type: ignore[arg-type]
+        backend = create_backend(cfg)
+    except BaseException:
+        idx.close()
+        raise
+    return Asker(idx, backend, k=cfg.k, min_score=cfg.min_score, stream=stream,
+                 concise=short, where=where)
 
 
 def _close(asker: Asker) -> None:
@@ -132,11 +133,13 @@ def ask(
     min_score: float | None = MinScoreOpt,
     threads: int | None = ThreadsOpt,
     short: bool = ShortOpt,
+    where: str | None = WhereOpt,
+    store: str | None = StoreOpt,
 ) -> None:
     """Answer QUESTION from the indexed documents, citing the passages it used."""
     if not question.strip():
         raise RaglineError("the question is empty")
-    asker = _asker(index, k, stream=not no_stream, url=llm_url, model=llm_model,
+    asker = _asker(index, store, where, k, stream=not no_stream, url=llm_url, model=llm_model,
                    api_key_env=api_key_env, gguf=model, timeout=llm_timeout,
                    max_tokens=max_tokens, min_score=min_score, threads=threads, short=short)
     try:
@@ -176,9 +179,11 @@ def chat(
     min_score: float | None = MinScoreOpt,
     threads: int | None = ThreadsOpt,
     short: bool = ShortOpt,
+    where: str | None = WhereOpt,
+    store: str | None = StoreOpt,
 ) -> None:
     """Ask questions in a loop; follow-ups are read in the context of the conversation."""
-    asker = _asker(index, k, stream=not no_stream, url=llm_url, model=llm_model,
+    asker = _asker(index, store, where, k, stream=not no_stream, url=llm_url, model=llm_model,
                    api_key_env=api_key_env, gguf=model, timeout=llm_timeout,
                    max_tokens=max_tokens, min_score=min_score, threads=threads, short=short)
     if sys.stdin.isatty():

@@ -1,4 +1,4 @@
-"""Index commands: ingest, search, status, remove."""
+"""Index commands: ingest, search, status, remove, migrate."""
 
 from __future__ import annotations
 
@@ -11,30 +11,17 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from ragline.cli.options import IndexOpt, StoreOpt, WhereOpt, open_existing, open_index
 from ragline.cli.progress import make_progress
 from ragline.errors import RaglineError
-from ragline.index import Index, default_index_path
+from ragline.ingest.metadata import parse_assignments
 from ragline.ingest.pipeline import IngestReport
+from ragline.store.factory import is_url
 from ragline.types import SearchResult
 
 # soft_wrap: a message or summary stays one line in a pipe or log, whatever the width
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
-
-IndexOpt = typer.Option(None, "--index", "-i", envvar="RAGLINE_INDEX",
-                        help="Index folder [default: ./.ragline, or $RAGLINE_INDEX].")
-
-
-def open_index(index: Path | None, **kwargs: object) -> Index:
-    return Index(index or default_index_path(), **kwargs)  # type: ignore[arg-type]
-
-
-def open_existing(index: Path | None) -> Index:
-    """Open an index to read it; a missing one is an error (wrong folder?), not created."""
-    path = index or default_index_path()
-    if not (path / "catalog.sqlite").is_file():
-        raise RaglineError(f"no index at {path}: run `ragline ingest PATH --index {path}` first")
-    return Index(path)
 
 
 def ingest(
@@ -48,12 +35,21 @@ def ingest(
                                             help="Chunk size in model tokens [default: 256]."),
     overlap: int | None = typer.Option(None, "--overlap",
                                        help="Overlap between chunks in tokens [default: 32]."),
+    meta: list[str] = typer.Option([], "--meta", "-m", metavar="KEY=VALUE",
+                                   help="A metadata field on every document of this ingest, "
+                                   "e.g. --meta team=legal --meta year=2024 (typed as JSON: "
+                                   "2024 a number, true a boolean, the rest text)."),
+    store: str | None = StoreOpt,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the summary."),
 ) -> None:
-    """Add or update documents: txt, md, html, pdf, docx, and BEIR-style jsonl."""
-    with open_index(index, chunk_tokens=chunk_tokens, overlap=overlap) as idx:
+    """Add or update documents: txt, md, html, pdf, docx, and BEIR-style jsonl.
+
+    Every document gets the fields source, type, title, size, modified and pages (PDFs), plus
+    yours from --meta, a Markdown file's YAML front matter and a JSONL line's "metadata"."""
+    fields = parse_assignments(meta)
+    with open_index(index, store, chunk_tokens=chunk_tokens, overlap=overlap) as idx:
         report = idx.add(paths, include=include, exclude=exclude, prune=prune,
-                         progress=make_progress(console, quiet))
+                         progress=make_progress(console, quiet), meta=fields)
     print_report(report)
     if report.failed and not (report.added or report.updated or report.unchanged):
         raise typer.Exit(1)
@@ -107,12 +103,14 @@ def search(
     as_json: bool = typer.Option(False, "--json", help="Print results as JSON."),
     mode: str = typer.Option("hybrid", "--mode",
                              help="hybrid (dense + BM25, fused), dense, or lexical (BM25)."),
+    where: str | None = WhereOpt,
+    store: str | None = StoreOpt,
 ) -> None:
     """Find the passages most relevant to QUERY."""
     if mode not in ("dense", "lexical", "hybrid"):
         raise typer.BadParameter("use dense, lexical or hybrid", param_hint="--mode")
-    with open_existing(index) as idx:
-        result = idx.search(query, k=k, mode=mode)
+    with open_existing(index, store) as idx:
+        result = idx.search(query, k=k, mode=mode, where=where)
     if as_json:
         print(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
     else:
@@ -122,13 +120,16 @@ def search(
 def status(
     index: Path | None = IndexOpt,
     as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
+    store: str | None = StoreOpt,
 ) -> None:
-    """Show what the index holds: model, documents, chunks, size on disk."""
-    with open_existing(index) as idx:
+    """Show what the index holds: model, documents, chunks, metadata fields, size."""
+    with open_existing(index, store) as idx:
         info = idx.status()
     if as_json:
         print(json.dumps(info, indent=2))
         return
+    fields = info.pop("fields")
+    info["fields"] = ", ".join(f"{name} ({kind})" for name, kind in fields.items()) or "-"
     print_table(info)
 
 
@@ -143,9 +144,10 @@ def print_table(info: dict[str, object]) -> None:
 def remove(
     sources: list[Path] = typer.Argument(..., help="Indexed files or folders to remove."),
     index: Path | None = IndexOpt,
+    store: str | None = StoreOpt,
 ) -> None:
     """Remove documents (and their chunks) from the index."""
-    with open_existing(index) as idx:
+    with open_existing(index, store) as idx:
         n = idx.remove(sources)
     if n == 0:
         err_console.print("nothing matched: no indexed document is at those paths")
@@ -153,6 +155,30 @@ def remove(
     console.print(f"removed {n} documents")
 
 
+def migrate(
+    source: str = typer.Argument(..., help="Index to copy: a folder or a postgresql:// URL."),
+    target: str = typer.Argument(..., help="Where to copy it: a folder or a URL; must be "
+                                 "empty."),
+) -> None:
+    """Copy an index between stores (folder <-> PostgreSQL) without embedding anything again."""
+    from ragline.store import open_store
+    from ragline.store.migrate import copy_store
+
+    if not is_url(source) and not (Path(source) / "catalog.sqlite").is_file():
+        raise RaglineError(f"no index at {source}")
+    src, dst = open_store(source), open_store(target)
+    bar = make_progress(console, quiet=False)
+    try:
+        docs, chunks = copy_store(src, dst, on_start=bar.start,
+                                  on_document=lambda path, n: bar.file_done(path, "copied", n))
+    finally:
+        bar.finish()
+        src.close()
+        dst.close()
+    console.print(f"copied {docs} documents, {chunks} chunks from {escape(source)} to "
+                  f"{escape(target)}", highlight=False)
+
+
 def register(app: typer.Typer) -> None:
-    for command in (ingest, search, status, remove):
+    for command in (ingest, search, status, remove, migrate):
         app.command()(command)

@@ -114,12 +114,13 @@ METRICS = ("ndcg@10", "recall@10", "recall@100", "mrr@10")
 
 def doc_ids(index: Index) -> dict[int, str]:
     """Chunk (vector) id to BEIR document id: the loader names sources `path#_id`."""
-    rows = index.catalog.conn.execute(
-        "SELECT c.id, c.source, d.path FROM chunks c JOIN documents d ON c.document_id = d.id")
     out: dict[int, str] = {}
-    for cid, src, path in rows:
-        prefix = f"{path}#"  # strip the file's own path: ids may contain '#' themselves
-        out[int(cid)] = src[len(prefix):] if src.startswith(prefix) else src.rsplit("#", 1)[-1]
+    with index.store.read() as reader:
+        for doc in reader.documents():
+            prefix = f"{doc.path}#"  # strip the file's own path: ids may contain '#' themselves
+            for c in reader.document_chunks(doc.id):
+                src = c.source
+                out[c.id] = src[len(prefix):] if src.startswith(prefix) else src.rsplit("#", 1)[-1]
     return out
 
 
@@ -159,29 +160,28 @@ def run_queries(index: Index, data: BeirData, mode: str, k: int,
                 on_query: Callable[[int], None] | None = None) -> tuple[dict[str, list[str]],
                                                                          float]:
     """Search every query one at a time, as a user would; returns (run, queries per second)."""
-    from ragline.retrieve import hybrid
     from ragline.retrieve.fusion import aggregate
 
     groups = doc_ids(index)
     n_docs = len(set(groups.values()))
     depth = chunk_depth(k, len(groups), n_docs)
-    settings = index.retrieval
+    retriever = index.retriever
+    side = depth if mode != "hybrid" else max(depth, retriever.settings.depth)
     if mode != "lexical":
         index.embedder.warmup()
         index.embedder.embed_query("warm up")  # first call pays one-off costs; not timed
-    if mode != "dense":
-        index.lexical  # noqa: B018 - load BM25 outside the timed loop
     run: dict[str, list[str]] = {}
-    t0 = time.perf_counter()
-    for qid, text in data.queries.items():
-        side_depth = depth if mode != "hybrid" else max(depth, settings.depth)
-        found = hybrid.candidates(index, text, side_depth, mode)
-        ids, scores = hybrid.rank(found, mode, settings)
-        docs = aggregate(ids, scores, groups, settings.aggregate)
-        run[qid] = [d for d, _ in docs[:k]]
-        if on_query is not None:
-            on_query(1)
-    seconds = time.perf_counter() - t0
+    with index.store.read() as reader:
+        if mode != "dense":
+            reader.lexical_search("warm up", 1)  # load BM25 outside the timed loop
+        t0 = time.perf_counter()
+        for qid, text in data.queries.items():
+            (ids, scores), _ = retriever.ranked(reader, text, side, mode)
+            docs = aggregate(ids, scores, groups, retriever.settings.aggregate)
+            run[qid] = [d for d, _ in docs[:k]]
+            if on_query is not None:
+                on_query(1)
+        seconds = time.perf_counter() - t0
     return run, len(data.queries) / max(seconds, 1e-9)
 
 
@@ -199,19 +199,20 @@ def evaluate(folder: str | Path, split: str = "test", mode: str = "hybrid", k: i
             on_start(len(data.queries))
         run, qps = run_queries(index, data, mode, max(k, 10), on_query)
         metrics = score_run(run, data.qrels)
-        documents, chunks = index.catalog.counts()
+        status = index.status()
+        chunks = status["chunks"]
         config = {"mode": mode, "k": k, "model": index.embedder.name,
                   "chunk_tokens": index.settings.chunk_tokens, "overlap": index.settings.overlap,
                   "embed_dtype": getattr(index.embedder, "dtype", "fp32"),
                   "document_text": "title + text", "chunks": chunks,
-                  "index_cache": str(index.path.parent), "index_built_now": built}
+                  "index_cache": str(Path(index.location).parent), "index_built_now": built}
         if mode != "dense":
-            config["bm25"] = asdict(index.retrieval.bm25)
+            config["bm25"] = asdict(index.retriever.settings.bm25)
         if mode == "hybrid":
-            config["fusion"] = {key: value for key, value in asdict(index.retrieval).items()
-                                if key != "bm25"}
+            fusion = asdict(index.retriever.settings)
+            config["fusion"] = {key: value for key, value in fusion.items() if key != "bm25"}
         else:
-            config["aggregate"] = index.retrieval.aggregate
+            config["aggregate"] = index.retriever.settings.aggregate
     finally:
         index.close()
     return {"dataset": data.name, "split": split, "queries": len(data.queries),

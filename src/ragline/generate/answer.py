@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -116,8 +116,10 @@ class Asker:
 
     def __init__(self, index: Searchable, backend: LLMBackend, k: int = 5,
                  min_score: float = DEFAULT_MIN_SCORE, stream: bool = True,
-                 history_turns: int = 3, prompt_k: int = 3, concise: bool = False) -> None:
+                 history_turns: int = 3, prompt_k: int = 3, concise: bool = False,
+                 where: str | Mapping[str, Any] | None = None) -> None:
         self.index = index
+        self.where = where  # a metadata filter every search of this asker applies
         self.backend = backend
         self.k = k
         self.min_score = min_score
@@ -132,16 +134,21 @@ class Asker:
     def retrieve(self, question: str, follow_up: bool) -> list[Hit]:
         """Search the question; in a chat, also the question joined to the previous one, so a
         follow-up like "and when was that?" finds the passages of the topic under discussion."""
-        hits = {h.chunk_id: h for h in self.index.search(question, k=self.k).hits}
+        hits = {h.chunk_id: h for h in self._search(question, self.k).hits}
         if follow_up and self.history:
             joined = f"{self.history[-1][0]} {question}"
-            for h in self.index.search(joined, k=self.k).hits:
+            for h in self._search(joined, self.k).hits:
                 if h.chunk_id not in hits or hits[h.chunk_id].score < h.score:
                     hits[h.chunk_id] = h
         ranked = sorted(hits.values(), key=lambda h: h.score, reverse=True)[: self.k]
         for rank, h in enumerate(ranked, start=1):
             h.rank = rank
         return ranked
+
+    def _search(self, query: str, k: int, **kwargs: Any) -> SearchResult:
+        if self.where is not None:
+            kwargs["where"] = self.where
+        return self.index.search(query, k=k, **kwargs)
 
     def relevance(self, question: str, hits: Sequence[Hit], follow_up: bool) -> float:
         """How relevant the best passage is, as a cosine similarity.
@@ -154,7 +161,7 @@ class Asker:
         best = float("-inf")
         for q in queries:
             try:
-                found = self.index.search(q, k=1, mode="dense").hits
+                found = self._search(q, 1, mode="dense").hits
             except TypeError:  # an index without search modes: its scores are cosines
                 return max((h.score for h in hits), default=float("-inf"))
             best = max([best] + [h.score for h in found])

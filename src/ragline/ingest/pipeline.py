@@ -1,29 +1,34 @@
 """The incremental ingest: hash, skip what is unchanged, load, chunk, embed, commit.
 
-Work is flushed in batches of chunks and committed at checkpoints, so a long ingest that is
-killed keeps what it had committed and a re-run picks up from there.
+It writes through one `StoreWriter` (any backend): work is flushed in batches of chunks and
+committed at checkpoints, so a long ingest that is killed keeps what it had committed and a
+re-run picks up from there.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ragline.errors import LoadError
+from ragline.embed import Embedder
+from ragline.errors import LoadError, RaglineError
+from ragline.ingest.chunker import Chunker
 from ragline.ingest.discover import discover
 from ragline.ingest.loaders import load
+from ragline.ingest.metadata import builtin_meta, document_meta
 from ragline.ingest.progress import IngestProgress
-from ragline.store.catalog import DocumentRow
-from ragline.types import Chunk
+from ragline.store.base import ChunkRecord, DocumentRecord, Meta, StoreWriter
+from ragline.types import Chunk, Document
 
-if TYPE_CHECKING:
-    from ragline.index import Index
+#: bump when what a document's record holds changes, so existing files are read again
+#: (their vectors are reused by text hash); 2: metadata
+RECORD_VERSION = "2"
 
 
 @dataclass
@@ -44,12 +49,9 @@ class IngestReport:
 
 @dataclass
 class _Pending:
-    path: str
-    hash: str
-    size: int
-    mtime: float
-    chunks: list[Chunk]
-    existing: DocumentRow | None
+    doc: DocumentRecord
+    chunks: list[ChunkRecord]
+    replaces: bool
 
 
 def file_hash(path: Path) -> str:
@@ -65,13 +67,32 @@ def chunk_id(chunk: Chunk) -> str:
     return hashlib.sha1(raw).hexdigest()[:16]
 
 
-class Ingestor:
-    """Runs one ingest against an open, locked index."""
+def text_hash(model: str, chunk: Chunk) -> str:
+    """Key of the exact text the encoder sees, so unchanged text is never embedded twice."""
+    raw = f"{model}\0{chunk.embed_text()}".encode()
+    return hashlib.sha256(raw).hexdigest()[:32]
 
-    def __init__(self, index: Index, progress: IngestProgress | None = None,
-                 flush_chunks: int = 512, checkpoint_seconds: float = 20.0) -> None:
-        self.index = index
+
+def record_key(content_hash: str, fingerprint: str, meta: Meta) -> str:
+    """What decides that a file is unchanged: its bytes, the settings, the user's --meta."""
+    extra = json.dumps(dict(meta), sort_keys=True) if meta else ""
+    tail = hashlib.sha256(extra.encode()).hexdigest()[:12] if extra else ""
+    return f"{content_hash}:{fingerprint}:r{RECORD_VERSION}{tail}"
+
+
+class Ingestor:
+    """Runs one ingest through an open store writer."""
+
+    def __init__(self, writer: StoreWriter, embedder: Embedder, chunker: Chunker,
+                 fingerprint: str, progress: IngestProgress | None = None,
+                 meta: Meta | None = None, flush_chunks: int = 512,
+                 checkpoint_seconds: float = 20.0) -> None:
+        self.writer = writer
+        self.embedder = embedder
+        self.chunker = chunker
+        self.fingerprint = fingerprint
         self.progress = progress or IngestProgress()
+        self.meta = dict(meta or {})  # the user's --meta, on every document of this ingest
         self.flush_chunks = flush_chunks
         self.checkpoint_seconds = checkpoint_seconds
         self.report = IngestReport()
@@ -86,107 +107,119 @@ class Ingestor:
         files, missing = discover(paths, include, exclude)
         self.report.failed.extend(missing)
         self.progress.start(len(files))
-        fingerprint = self.index.settings_fingerprint()
         for path in files:
-            self._visit(path, fingerprint)
+            self._visit(path)
             if sum(len(p.chunks) for p in self.pending) >= self.flush_chunks:
                 self._flush()
             self._maybe_checkpoint()
         self._flush()
         if prune:
             self._prune(paths, {str(f) for f in files})
-        if self.dirty:
-            self.index._checkpoint()
+        self.writer.commit()
         self.progress.finish()
         self.report.seconds = time.perf_counter() - started
         return self.report
 
-    def _visit(self, path: Path, fingerprint: str) -> None:
+    def _visit(self, path: Path) -> None:
         key = str(path)
         try:
             stat = path.stat()
-            digest = f"{file_hash(path)}:{fingerprint}"
+            digest = record_key(file_hash(path), self.fingerprint, self.meta)
         except FileNotFoundError:
             return self._fail(key, "file vanished before it could be read")
         except OSError as e:
             return self._fail(key, f"cannot read: {e.strerror or e}")
-        existing = self.index.catalog.document(key)
+        existing = self.writer.document(key)
         if existing is not None and existing.hash == digest:
             self.report.unchanged += 1
             self.progress.file_done(key, "unchanged")
             return None
         try:
             docs = load(path)
+            pending = self._records(path, docs, digest, stat.st_size, stat.st_mtime)
         except LoadError as e:
             return self._fail(key, e.reason)
+        except RaglineError as e:  # metadata of a type the index does not hold
+            return self._fail(key, str(e).removeprefix(f"{key}: "))
         except Exception as e:  # a loader bug must not stop the ingest
             return self._fail(key, f"unexpected {type(e).__name__}: {e}")
+        pending.replaces = existing is not None
         for doc in docs:
             for w in doc.warnings:
                 self.report.warnings.append(w)
                 self.progress.warn(w)
-        chunks = [c for doc in docs for c in self.index.chunker.chunk(doc)]
-        pending = _Pending(key, digest, stat.st_size, stat.st_mtime, chunks, existing)
-        if len(chunks) > self.flush_chunks:
+        if len(pending.chunks) > self.flush_chunks:
             self._flush()
             self._write_large(pending)
         else:
             self.pending.append(pending)
         # report the file as soon as it is read, so the files bar moves file by file
-        self.progress.file_done(key, "updated" if existing else "added", len(chunks))
+        self.progress.file_done(key, "updated" if existing else "added", len(pending.chunks))
         return None
+
+    def _records(self, path: Path, docs: list[Document], digest: str, size: int,
+                 mtime: float) -> _Pending:
+        """The document row and chunk rows of one file, metadata checked before any write."""
+        chunks: list[ChunkRecord] = []
+        metas: list[dict[str, object]] = []
+        for doc in docs:
+            meta = document_meta(builtin_meta(path, doc, size, mtime), doc.meta, self.meta)
+            self.writer.register_fields(meta, doc.source)
+            metas.append(meta)
+            for c in self.chunker.chunk(doc):
+                chunks.append(ChunkRecord(
+                    chunk_id=chunk_id(c), source=c.source, ordinal=c.ordinal, text=c.text,
+                    text_hash=text_hash(self.embedder.name, c), start=c.start, end=c.end,
+                    page=c.page, heading=c.heading, title=c.title, meta=meta))
+        if len(docs) == 1:
+            file_meta = metas[0]
+        else:  # a corpus file: its own facts, not one record's
+            whole = Document(str(path), [])
+            file_meta = document_meta(builtin_meta(path, whole, size, mtime), {}, self.meta)
+        doc_row = DocumentRecord(str(path), digest, size, mtime, file_meta)  # type: ignore[arg-type]
+        return _Pending(doc_row, chunks, replaces=False)
 
     def _fail(self, path: str, reason: str) -> None:
         self.report.failed.append((path, reason))
         self.progress.file_done(path, "failed")
 
     # writing ------------------------------------------------------------------------------
-    def _vectors_for(self, chunks: list[Chunk], hashes: list[str],
-                     carry: dict[str, np.ndarray] | None = None) -> np.ndarray:
+    def _vectors_for(self, chunks: list[ChunkRecord],
+                     carry: Mapping[str, np.ndarray] | None = None) -> np.ndarray:
         """Reuse stored vectors for texts already embedded; embed only the rest."""
-        index = self.index
         carry = dict(carry or {})
-        known = index.catalog.ids_by_text_hash(h for h in hashes if h not in carry)
-        if known:
-            vecs = index.vectors.get(np.array(list(known.values()), dtype=np.int64))
-            carry.update(zip(known, vecs, strict=True))
-        out = np.zeros((len(chunks), index.embedder.dim), dtype=np.float32)
+        carry.update(self.writer.vectors_for_hashes(
+            c.text_hash for c in chunks if c.text_hash not in carry))
+        out = np.zeros((len(chunks), self.embedder.dim), dtype=np.float32)
         todo: dict[str, list[int]] = {}
-        for i, h in enumerate(hashes):
-            if h in carry:
-                out[i] = carry[h]
+        for i, c in enumerate(chunks):
+            if c.text_hash in carry:
+                out[i] = carry[c.text_hash]
             else:
-                todo.setdefault(h, []).append(i)
+                todo.setdefault(c.text_hash, []).append(i)
         if todo:
             texts = [chunks[rows[0]].embed_text() for rows in todo.values()]
             self.progress.embedding(len(texts))
-            vecs = index.embedder.embed(texts, progress=self.progress.embedded)
+            vecs = self.embedder.embed(texts, progress=self.progress.embedded)
             for vec, rows in zip(vecs, todo.values(), strict=True):
                 out[rows] = vec
         self.report.chunks_embedded += len(todo)
         self.report.chunks_reused += len(chunks) - len(todo)
         return out
 
-    def _start_document(self, p: _Pending, digest: str, now: float) -> int:
-        """Replace a document's row and drop its old chunks; returns the document id."""
-        if p.existing is not None:
-            stale = self.index.catalog.delete_chunks_of(p.existing.id)
-            self.index.vectors.remove(np.array(stale, dtype=np.int64))
+    def _start_document(self, p: _Pending, hash_: str) -> int:
+        """Write (or replace) the document row, which drops its old chunks."""
+        if p.replaces:
             self.report.updated += 1
         else:
             self.report.added += 1
-        return self.index.catalog.upsert_document(p.path, digest, p.size, p.mtime, now)
+        self.dirty = True
+        return self.writer.put_document(replace(p.doc, hash=hash_))
 
-    def _write_chunks(self, doc_id: int, chunks: list[Chunk], hashes: list[str],
+    def _write_chunks(self, doc_id: int, chunks: list[ChunkRecord],
                       vectors: np.ndarray) -> None:
-        index = self.index
-        ids = [index.allocate_id() for _ in chunks]
-        rows = [(vid, chunk_id(c), doc_id, c.source, c.ordinal, c.text, h, c.page, c.heading,
-                 c.title, c.start, c.end)
-                for vid, c, h in zip(ids, chunks, hashes, strict=True)]
-        index.catalog.insert_chunks(rows)
-        index.vectors.add(np.array(ids, dtype=np.int64), vectors)
-        self.report.chunks_written += len(rows)
+        self.writer.add_chunks(doc_id, chunks, vectors)
+        self.report.chunks_written += len(chunks)
         self.dirty = True
 
     def _flush(self) -> None:
@@ -194,14 +227,12 @@ class Ingestor:
         if not self.pending:
             return
         chunks = [c for p in self.pending for c in p.chunks]
-        hashes = [self.index.text_hash(c) for c in chunks]
-        vectors = self._vectors_for(chunks, hashes)  # before old chunks are dropped
-        now = time.time()
+        vectors = self._vectors_for(chunks)  # before old chunks are dropped
         pos = 0
         for p in self.pending:
-            doc_id = self._start_document(p, p.hash, now)
+            doc_id = self._start_document(p, p.doc.hash)
             end = pos + len(p.chunks)
-            self._write_chunks(doc_id, p.chunks, hashes[pos:end], vectors[pos:end])
+            self._write_chunks(doc_id, p.chunks, vectors[pos:end])
             pos = end
         self.pending.clear()
 
@@ -211,35 +242,30 @@ class Ingestor:
         Until the last slice the document row carries a `partial:` hash, so a killed run
         re-reads the file next time, and the vectors committed so far are reused by text hash.
         """
-        hashes = [self.index.text_hash(c) for c in p.chunks]
-        known = self.index.catalog.ids_by_text_hash(hashes)
-        carry: dict[str, np.ndarray] = {}
-        if known:  # keep the old version's vectors before its chunks are dropped
-            vecs = self.index.vectors.get(np.array(list(known.values()), dtype=np.int64))
-            carry = dict(zip(known, vecs, strict=True))
-        now = time.time()
-        doc_id = self._start_document(p, f"partial:{p.hash}", now)
+        # keep the old version's vectors before its chunks are dropped
+        carry = self.writer.vectors_for_hashes(c.text_hash for c in p.chunks)
+        doc_id = self._start_document(p, f"partial:{p.doc.hash}")
         step = self.flush_chunks
         for i in range(0, len(p.chunks), step):
-            part, part_hashes = p.chunks[i : i + step], hashes[i : i + step]
-            self._write_chunks(doc_id, part, part_hashes,
-                               self._vectors_for(part, part_hashes, carry))
+            part = p.chunks[i : i + step]
+            self._write_chunks(doc_id, part, self._vectors_for(part, carry))
             self._maybe_checkpoint()
-        self.index.catalog.upsert_document(p.path, p.hash, p.size, p.mtime, now)
+        self.writer.set_document_hash(doc_id, p.doc.hash)
 
     def _maybe_checkpoint(self) -> None:
         if self.dirty and time.monotonic() - self.last_commit > self.checkpoint_seconds:
-            self.index._checkpoint()
+            self.writer.commit()
+            self.dirty = False
             self.last_commit = time.monotonic()
 
     def _prune(self, roots: Sequence[str | Path], seen: set[str]) -> None:
         resolved = [Path(r).expanduser().resolve() for r in roots]
         prefixes = [str(r) + "/" for r in resolved if not r.is_file()]
         exact = {str(r) for r in resolved}
-        for doc in self.index.catalog.documents():
+        for doc in self.writer.documents():
             under = doc.path in exact or any(doc.path.startswith(p) for p in prefixes)
             # only what is gone from disk: a file left out by --include/--exclude stays
             if under and doc.path not in seen and not Path(doc.path).exists():
-                self.index.vectors.remove(np.array(self.index.catalog.delete_document(doc.id)))
+                self.writer.delete_document(doc.id)
                 self.report.removed += 1
                 self.dirty = True

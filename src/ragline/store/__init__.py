@@ -1,7 +1,14 @@
-"""Storage: the SQLite catalog and the vector stores behind the VectorStore protocol."""
+"""Storage: one protocol for a whole index (documents, chunks, vectors, postings), its backends
+(`local/`, `postgres/`) and the metadata filter grammar every backend applies."""
 
-from ragline.store.base import VectorStore, check_vectors
-from ragline.store.catalog import Catalog
-from ragline.store.faiss_store import FaissStore
+from ragline.store.base import (
+    ChunkRecord,
+    DocumentRecord,
+    IndexStore,
+    StoreReader,
+    StoreWriter,
+)
+from ragline.store.factory import open_store
 
-__all__ = ["Catalog", "FaissStore", "VectorStore", "check_vectors"]
+__all__ = ["ChunkRecord", "DocumentRecord", "IndexStore", "StoreReader", "StoreWriter",
+           "open_store"]

@@ -1,4 +1,7 @@
-"""JSON Lines in BEIR form: one document per line with `_id`, `title` and `text`."""
+"""JSON Lines in BEIR form: one document per line with `_id`, `title` and `text`.
+
+An optional `metadata` object per line carries that document's user fields.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ from pathlib import Path
 
 from ragline.errors import LoadError
 from ragline.ingest.loaders.base import paragraphs, read_bytes
+from ragline.ingest.metadata import clean_user_meta
 from ragline.types import Block, Document
 
 
@@ -33,11 +37,17 @@ def load_jsonl(path: Path) -> list[Document]:
         seen.add(doc_id)
         body = str(rec.get("text") or "")
         title = str(rec.get("title") or "").strip() or None
+        raw_meta = rec.get("metadata")
+        if raw_meta is not None and not isinstance(raw_meta, dict):
+            raise LoadError(str(path), f"line {lineno}: 'metadata' must be an object of "
+                                       f"fields, not {type(raw_meta).__name__}")
+        meta, meta_warnings = clean_user_meta(raw_meta or {}, f"{path}:{lineno}")
         blocks = [Block(p) for p in paragraphs(body)]
         if not blocks and title:
             blocks = [Block(title)]
         if blocks:
-            docs.append(Document(f"{path}#{doc_id}", blocks, title=title))
+            docs.append(Document(f"{path}#{doc_id}", blocks, title=title,
+                                 warnings=meta_warnings, meta=meta))
     if not docs:
         raise LoadError(str(path), "no records with text")
     return docs

@@ -56,4 +56,4 @@ def load_pdf(path: Path) -> list[Document]:
         title = (reader.metadata.title if reader.metadata else None) or None
     except Exception:
         title = None
-    return [Document(str(path), blocks, title=title, warnings=warnings)]
+    return [Document(str(path), blocks, title=title, warnings=warnings, pages=len(pages))]

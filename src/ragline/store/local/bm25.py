@@ -1,10 +1,9 @@
-"""BM25 over chunks, kept beside the vector index and updated incrementally.
+"""The local store's BM25: term counts per chunk, kept beside the vectors, updated incrementally.
 
 The stored state is the raw term-frequency matrix (one row per chunk, sparse), so an ingest
 only tokenizes the chunks it adds, and BM25 parameters (k1, b) are applied when the index is
 loaded, not baked in. Scoring is the Lucene variant used by `bm25s` (tests check that the
-scores agree); text is lower-cased, split on word characters, stripped of English stopwords
-and stemmed with PyStemmer's English (Snowball) stemmer.
+scores agree); the analysis is `ragline.store.lexical.Analyzer`, shared with every store.
 
 Durability mirrors the vectors: `lexical.<gen>.npz` is written next to `vectors.<gen>.faiss`
 (temp file, fsync, rename) before the catalog commits generation `gen`, so a reader always
@@ -13,70 +12,20 @@ finds the file of the committed generation, or rebuilds it from the catalog if i
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
-import os
-import re
 import zipfile
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import scipy.sparse as sp
 
+from ragline.fsutil import atomic_write
+from ragline.store.lexical import TOKEN, Analyzer, Bm25Settings
+
 LEXICAL_VERSION = 1
-_TOKEN = re.compile(r"(?u)\b\w\w+\b")
-_GEN_FILE = re.compile(r"^lexical\.(\d+)\.npz(\.[\w.]+\.tmp)?$")
-
-
-def _stopwords() -> frozenset[str]:
-    from bm25s.stopwords import STOPWORDS_EN
-
-    return frozenset(STOPWORDS_EN)
-
-
-@dataclass(frozen=True)
-class Bm25Settings:
-    """What changes scores. `title_weight` repeats the title (a cheap field boost)."""
-
-    k1: float = 1.2
-    b: float = 0.75
-    title_weight: int = 1
-    stemmer: str = "english"
-
-
-class Analyzer:
-    """Text to stemmed terms; stems are cached per surface word, which makes it fast."""
-
-    def __init__(self, stemmer: str = "english") -> None:
-        import Stemmer
-
-        self._stem = Stemmer.Stemmer(stemmer).stemWord if stemmer else (lambda w: w)
-        self._stop = _stopwords()
-        self._cache: dict[str, str | None] = {}
-
-    def terms(self, text: str) -> list[str]:
-        out: list[str] = []
-        cache = self._cache
-        for word in _TOKEN.findall(text.lower()):
-            stem = cache.get(word, "")
-            if stem == "":
-                stem = None if word in self._stop else self._stem(word)
-                cache[word] = stem
-            if stem is not None:
-                out.append(stem)
-        return out
-
-
-def lexical_text(title: str | None, heading: str | None, text: str, title_weight: int) -> str:
-    """The text BM25 sees: like `Chunk.embed_text`, with the title repeated `title_weight` times."""
-    parts = [title] * max(title_weight, 0) if title else []
-    if heading:
-        parts.append(heading)
-    parts.append(text)
-    return "\n".join(parts)
 
 
 class Bm25Index:
@@ -111,7 +60,7 @@ class Bm25Index:
         word_tid = self._word_tid
         parts: list[list[int]] = []
         for text in texts:
-            words = _TOKEN.findall(text.lower())
+            words = TOKEN.findall(text.lower())
             new = set(words).difference(word_tid)
             if new:
                 self._term_ids(new)
@@ -219,38 +168,43 @@ class Bm25Index:
                 q[int(t)] = float(total[t]) * scale
         return q
 
-    def search(self, query: str | dict[int, float], k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k (chunk ids, scores), best first; rows with score 0 are left out."""
+    def search(self, query: str | dict[int, float], k: int,
+               allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k (chunk ids, scores), best first; rows with score 0 are left out, and so are
+        rows whose id is not in `allowed` (sorted ids) when a filter gave one."""
         scores = self.scores(query)
+        if allowed is not None and len(scores):
+            scores = np.where(np.isin(self.ids, allowed, assume_unique=True), scores, 0.0)
         if k <= 0 or not len(scores):
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         k = min(k, len(scores))
         top = np.argpartition(-scores, k - 1)[:k]
         top = top[np.lexsort((self.ids[top], -scores[top]))]
         top = top[scores[top] > 0]
-        return self.ids[top], scores[top]
+        return self.ids[top], scores[top].astype(np.float32)
 
     # persistence --------------------------------------------------------------------------
     def save(self, path: Path) -> None:
-        """Write atomically: temp file, fsync, rename (the caller fsyncs the folder)."""
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        buf = io.BytesIO()
+        """Write durably (ragline.fsutil.atomic_write)."""
         vocab = sorted(self.vocab, key=self.vocab.__getitem__)
         header = {"version": LEXICAL_VERSION, "settings": asdict(self.settings)}
-        np.savez(buf, header=np.array(json.dumps(header)), ids=self.ids,
-                 hashes=np.array(self.hashes, dtype="U32"), vocab=np.array(vocab, dtype=str),
-                 indptr=self.tf.indptr.astype(np.int64), indices=self.tf.indices.astype(np.int32),
-                 data=self.tf.data.astype(np.uint16 if self.tf.nnz == 0 or
-                                          self.tf.data.max() < 65535 else np.float32))
-        with open(tmp, "wb") as fh:
-            fh.write(buf.getbuffer())
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        small = self.tf.nnz == 0 or self.tf.data.max() < 65535
+
+        def write(tmp: Path) -> None:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, header=np.array(json.dumps(header)), ids=self.ids,
+                         hashes=np.array(self.hashes, dtype="U32"),
+                         vocab=np.array(vocab, dtype=str),
+                         indptr=self.tf.indptr.astype(np.int64),
+                         indices=self.tf.indices.astype(np.int32),
+                         data=self.tf.data.astype(np.uint16 if small else np.float32))
+
+        atomic_write(path, write)
 
     @classmethod
-    def load(cls, path: Path, settings: Bm25Settings) -> Bm25Index | None:
-        """Read a saved index; None if absent, damaged, or made with other text settings."""
+    def load(cls, path: Path | BinaryIO, settings: Bm25Settings) -> Bm25Index | None:
+        """Read a saved index (a path or an open file); None if absent, damaged, or made with
+        other text settings."""
         try:
             with np.load(path, allow_pickle=False) as z:
                 header = json.loads(str(z["header"]))
@@ -269,16 +223,3 @@ class Bm25Index:
         except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile):
             return None  # a damaged file is rebuilt from the catalog
         return index
-
-
-def lexical_path(folder: Path, generation: int) -> Path:
-    return Path(folder) / f"lexical.{generation}.npz"
-
-
-def collect_garbage(folder: Path, keep: int) -> None:
-    """Delete lexical files of other generations and stale temp files."""
-    for f in Path(folder).iterdir():
-        m = _GEN_FILE.match(f.name)
-        if m and (m.group(2) or int(m.group(1)) != keep):
-            with contextlib.suppress(FileNotFoundError):
-                f.unlink()

@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 import Stemmer
 
-from ragline.retrieve.bm25 import Bm25Index, Bm25Settings, collect_garbage, lexical_path
+from ragline.store.lexical import Bm25Settings
+from ragline.store.local.bm25 import Bm25Index
+from ragline.store.local.store import LocalStore, lexical_path
 
 CORPUS = [
     "The honeybee colony collapses when mites spread viruses between hives.",
@@ -78,8 +80,9 @@ def test_save_load_roundtrip_and_garbage(tmp_path: Path) -> None:
     lexical_path(tmp_path, 5).write_bytes(half[: len(half) // 2])  # a torn write
     assert Bm25Index.load(lexical_path(tmp_path, 5), Bm25Settings()) is None
     lexical_path(tmp_path, 5).unlink()
-    collect_garbage(tmp_path, keep=3)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["lexical.3.npz"]
+    LocalStore(tmp_path).collect_garbage(keep=3)
+    kept = sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("catalog"))
+    assert kept == ["lexical.3.npz"]
 
 
 def test_empty_query_and_empty_index() -> None:

@@ -1,0 +1,36 @@
+"""Options shared by the commands, and opening the index they name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from ragline.errors import RaglineError
+from ragline.index import Index
+from ragline.store.factory import is_url, resolve_location
+
+IndexOpt = typer.Option(None, "--index", "-i", envvar="RAGLINE_INDEX",
+                        help="Index folder [default: ./.ragline, or $RAGLINE_INDEX].")
+StoreOpt = typer.Option(None, "--store", envvar="RAGLINE_STORE",
+                        help="Where the index lives instead of the folder: a "
+                        "postgresql://user@host:port/db URL (or `[store] url` in the index "
+                        "folder's config.toml).")
+WhereOpt = typer.Option(None, "--where", "-w",
+                        help="Only chunks whose metadata match, e.g. "
+                        "'type == \"pdf\" and year >= 2020' (== != > >= < <= in, not in, "
+                        "and, or, not, parentheses).")
+
+
+def open_index(index: Path | None, store: str | None = None, **kwargs: object) -> Index:
+    """Open (or create) the index that the flags name."""
+    return Index(resolve_location(index, store), **kwargs)  # type: ignore[arg-type]
+
+
+def open_existing(index: Path | None, store: str | None = None) -> Index:
+    """Open an index to read it; a missing folder is an error (wrong folder?), not created."""
+    where = resolve_location(index, store)
+    if not is_url(where) and not (Path(where) / "catalog.sqlite").is_file():
+        raise RaglineError(f"no index at {where}: run `ragline ingest PATH --index {where}` "
+                           "first")
+    return Index(where)
