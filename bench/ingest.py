@@ -88,9 +88,9 @@ def ragline_phase(corpus: Path, folder: Path, n_docs: int, dtype: str | None) ->
     rss = peak_rss_mib()
     if report.failed:
         raise SystemExit(f"ingest failed: {report.failed}")
-    with Index(folder, embedder=embedder) as idx:
-        rows = idx.catalog.conn.execute("SELECT title, heading, text FROM chunks").fetchall()
-    texts = ["\n".join(p for p in row if p) for row in rows]
+    with Index(folder, embedder=embedder) as idx, idx.store.read() as reader:
+        rows = reader.chunks(reader.chunk_ids().tolist()).values()
+    texts = [c.embed_text() for c in rows]
     tokens = sum(min(len(e.ids), MAX_TOKENS) for e in embedder.tokenizer.encode_batch(texts))
     t1 = time.perf_counter()
     with Index(folder, embedder=embedder) as idx:
@@ -115,14 +115,15 @@ def ragline_run(folder: Path, queries: dict[str, str], depth: int) -> dict[str, 
     run: dict[str, dict[str, float]] = {}
     with Index(folder) as idx:
         qv = idx.embedder.embed(list(queries.values()))
-        scores, ids = idx.vectors.search(qv, depth)
-        rows = idx.catalog.chunks_by_ids(sorted({int(i) for i in ids.ravel() if i >= 0}))
-    for qi, qid in enumerate(queries):
+        with idx.store.read() as reader:
+            runs = reader.dense_search(qv, depth)
+            rows = reader.chunks(sorted({int(i) for ids, _ in runs for i in ids}))
+    for (ids, scores), qid in zip(runs, queries, strict=True):
         docs: dict[str, float] = {}
-        for score, vid in zip(scores[qi], ids[qi], strict=True):
+        for score, vid in zip(scores, ids, strict=True):
             row = rows.get(int(vid))
             if row is not None:
-                did = row["source"].rsplit("#", 1)[-1]
+                did = row.source.rsplit("#", 1)[-1]
                 docs[did] = max(docs.get(did, -1.0), float(score))
         run[qid] = dict(sorted(docs.items(), key=lambda kv: -kv[1])[:10])
     return run

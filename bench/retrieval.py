@@ -17,7 +17,7 @@ import json
 import os
 import sys
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -35,23 +35,39 @@ from ragline.eval.beir import (  # noqa: E402
     score_run,
 )
 from ragline.index import Index  # noqa: E402
-from ragline.retrieve.bm25 import Bm25Index, Bm25Settings, lexical_text  # noqa: E402
 from ragline.retrieve.fusion import Run, aggregate  # noqa: E402
-from ragline.retrieve.hybrid import (  # noqa: E402
-    HybridSettings,
-    catalog_rows,
-    catalog_texts,
-    feedback,
-)
+from ragline.retrieve.hybrid import HybridSettings  # noqa: E402
+from ragline.store.lexical import Bm25Settings, lexical_text  # noqa: E402
+from ragline.store.local.bm25 import Bm25Index  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "beir-scifact"
 
 
+@dataclass(frozen=True)
+class Prf:
+    """Pseudo-relevance feedback (measured, not shipped): expand the BM25 query with the top
+    `terms` terms of the first fused ranking's best `docs` chunks, then fuse again."""
+
+    docs: int = 5
+    terms: int = 10
+    weight: float = 0.5
+
+
+def feedback(settings: HybridSettings, prf: Prf, lex: Bm25Index, query: str, dense: Run,
+             lexical: Run, depth: int) -> Run:
+    first, _ = settings.fuse(dense, lexical)
+    terms = lex.expand(query, first[: prf.docs].tolist(), prf.terms, prf.weight)
+    return lex.search(terms, depth)
+
+
 def lexical_index(index: Index, settings: Bm25Settings) -> Bm25Index:
-    conn = index.catalog.conn
-    ids, hashes = catalog_rows(conn)
+    with index.store.read() as reader:
+        rows = reader.chunks(reader.chunk_ids().tolist())
+    ids = sorted(rows)
     lex = Bm25Index(settings)
-    lex.build(ids, hashes, catalog_texts(conn, ids, settings.title_weight))
+    lex.build(ids, [rows[i].text_hash for i in ids],
+              [lexical_text(rows[i].title, rows[i].heading, rows[i].text,
+                            settings.title_weight) for i in ids])
     return lex
 
 
@@ -65,9 +81,9 @@ class Sweep:
         texts = [data.queries[q] for q in self.qids]
         t0 = time.perf_counter()
         qv = index.embedder.embed(texts)
-        scores, ids = index.vectors.search(qv, depth)
-        self.dense: dict[str, Run] = {q: (ids[i][ids[i] >= 0], scores[i][ids[i] >= 0])
-                                      for i, q in enumerate(self.qids)}
+        with index.store.read() as reader:
+            runs = reader.dense_search(qv, depth)
+        self.dense: dict[str, Run] = dict(zip(self.qids, runs, strict=True))
         print(f"dense candidates for {len(texts)} queries: {time.perf_counter() - t0:.1f}s",
               file=sys.stderr)
         self.k = 100
@@ -93,7 +109,8 @@ class Sweep:
                        dtype=np.int64)
         return ids, np.array([v for _, v in docs], dtype=np.float32)
 
-    def score(self, mode: str, s: HybridSettings, level: str = "chunk") -> dict[str, float]:
+    def score(self, mode: str, s: HybridSettings, level: str = "chunk",
+              prf: Prf | None = None) -> dict[str, float]:
         depth = max(self.depth, s.depth) if mode == "hybrid" else self.depth
         lex = self.lexical(s.bm25, depth) if mode != "dense" else {}
         run = {}
@@ -105,8 +122,8 @@ class Sweep:
             else:
                 dense = (self.dense[q][0][: s.depth], self.dense[q][1][: s.depth])
                 lexical = (lex[q][0][: s.depth], lex[q][1][: s.depth])
-                if s.prf_docs:
-                    lexical = feedback(s, self._lex_index[s.bm25.title_weight],
+                if prf is not None:
+                    lexical = feedback(s, prf, self._lex_index[s.bm25.title_weight],
                                        self.data.queries[q], dense, lexical, s.depth)
                 if level == "doc":
                     ids, scores = s.fuse(self.doc_level(dense), self.doc_level(lexical))
@@ -131,8 +148,8 @@ def tune(sweep: Sweep, base: HybridSettings,
     """One lever at a time around `base` (coordinate ascent, not a joint grid: less overfit)."""
     out: list[tuple[str, dict[str, float]]] = []
 
-    def add(name: str, mode: str, s: HybridSettings) -> None:
-        m = sweep.score(mode, s)
+    def add(name: str, mode: str, s: HybridSettings, prf: Prf | None = None) -> None:
+        m = sweep.score(mode, s, prf=prf)
         out.append((name, m))
         print(row(name, m), flush=True)
 
@@ -164,8 +181,8 @@ def tune(sweep: Sweep, base: HybridSettings,
             add(f"hybrid depth={depth}", "hybrid", replace(base, depth=depth))
     if "prf" in stages:
         for docs, terms, weight in itertools.product((3, 5, 10), (5, 10, 20), (0.3, 0.5, 1.0)):
-            add(f"hybrid prf docs={docs} terms={terms} w={weight}", "hybrid",
-                replace(base, prf_docs=docs, prf_terms=terms, prf_weight=weight))
+            add(f"hybrid prf docs={docs} terms={terms} w={weight}", "hybrid", base,
+                Prf(docs, terms, weight))
     return out
 
 
@@ -263,7 +280,7 @@ def main() -> None:
         results["sweep"] = tune(Sweep(index, data), base, tuple(args.stages.split(",")))
     else:
         results["table"] = final_table(index, data)
-        results["settings"] = repr(index.retrieval)
+        results["settings"] = repr(index.retriever.settings)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 

@@ -2,7 +2,7 @@
 
 - Query embedding: the real default model, one query at a time (SciFact test claims when
   ../shared/data is here, else built-in questions), with 1 and 2 torch threads.
-- FAISS search: ragline's `FaissStore` (IndexIDMap2 over exact inner product) filled with
+- FAISS search: ragline's `FaissVectors` (IndexIDMap2 over exact inner product) filled with
   random unit vectors at 5k and 100k chunks, k=10, with 1 and 2 OpenMP threads.
 - `--index DIR`: also `Index.search` end to end on a real index (e.g. one kept by
   `bench/ingest.py --keep DIR`), dense and hybrid, with the timings it reports.
@@ -79,11 +79,11 @@ def bench_embed(texts: list[str]) -> tuple[dict[str, Any], np.ndarray]:
 def bench_faiss(size: int, qv: np.ndarray, k: int) -> dict[str, Any]:
     import faiss
 
-    from ragline.store.faiss_store import FaissStore
+    from ragline.store.local.vectors import FaissVectors
 
     rng = np.random.default_rng(0)
     dim = qv.shape[1]
-    store = FaissStore(Path(tempfile.gettempdir()), dim)  # generation 0: memory only
+    store = FaissVectors(Path(tempfile.gettempdir()), dim)  # generation 0: memory only
     for start in range(0, size, 20_000):
         n = min(20_000, size - start)
         vecs = rng.standard_normal((n, dim), dtype=np.float32)
@@ -91,7 +91,7 @@ def bench_faiss(size: int, qv: np.ndarray, k: int) -> dict[str, Any]:
         store.add(np.arange(start, start + n, dtype=np.int64), vecs)
     out: dict[str, Any] = {"chunks": len(store)}
     default = faiss.omp_get_max_threads()
-    # ragline's path (FaissStore.search runs a single query on one thread), then the raw
+    # ragline's path (FaissVectors.search runs a single query on one thread), then the raw
     # FAISS index with 1 and 2 OpenMP threads to show why
     calls = {"ragline": store.search, "threads_1": store.index.search,
              "threads_2": store.index.search}
@@ -116,7 +116,7 @@ def bench_index(folder: Path, texts: list[str], k: int) -> dict[str, Any]:
 
     out: dict[str, Any] = {}
     with Index(folder) as idx:
-        out["chunks"] = len(idx.vectors)
+        out["chunks"] = idx.status()["chunks"]
         idx.search(texts[0], k=k, mode="dense")
         for mode in ("dense", "hybrid"):
             walls, timings = [], []
@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         line(f"{threads} torch thread(s)", result["embed"][f"threads_{threads}"])
     print("FAISS search (exact inner product, random unit vectors):")
     for size, d in result["faiss"].items():
-        line(f"{int(size):>7,} chunks, FaissStore.search", d["ragline"])
+        line(f"{int(size):>7,} chunks, FaissVectors.search", d["ragline"])
         for threads in (1, 2):
             line(f"{int(size):>7,} chunks, raw, {threads} OMP thread(s)", d[f"threads_{threads}"])
     if "index" in result:

@@ -15,55 +15,36 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
 import psycopg
 from psycopg import IsolationLevel
-from psycopg.types.json import Jsonb
 
 from ragline.errors import RaglineError
-from ragline.store.base import (
-    ChunkRecord,
-    DocumentRecord,
-    Meta,
-    Run,
-    check_field_types,
-    check_info,
-    check_vectors,
-    empty_run,
-)
+from ragline.store.base import ChunkRecord, DocumentRecord, Run, check_vectors, empty_run
 from ragline.store.filters import Filter, to_sql
 from ragline.store.lexical import Analyzer, Bm25Settings
 from ragline.store.postgres import schema
-from ragline.store.postgres.lexical import analysis_key, bm25_query, postings
+from ragline.store.postgres.lexical import bm25_query
+from ragline.store.postgres.writer import (
+    DEFAULT_HNSW_THRESHOLD,
+    DOC_SELECT,
+    HNSW_INDEX,
+    PostgresWriter,
+    doc_record,
+)
 
-#: Exact search scans every vector; at 384 dimensions on 2 cores it passes ~10 ms near 20k
-#: chunks (see the report in tests/store/test_postgres_store.py), where HNSW takes over.
-DEFAULT_HNSW_THRESHOLD = 20_000
-HNSW_M, HNSW_EF_CONSTRUCTION = 16, 64
-#: ef_search: at least k, and at least this many (recall ~0.99 at k=10 on 100k vectors)
+#: hnsw.ef_search: at least k, and at least this many (recall@10 ~0.99 on 100k vectors)
 HNSW_EF_SEARCH = 100
-HNSW_INDEX = "chunks_embedding_hnsw"
 _CHUNK_COLUMNS = ("id", "chunk_id", "document_id", "source", "ordinal", "text", "text_hash",
                   "page", "heading", "title", "start", "end", "meta")
 _CHUNK_SELECT = ", ".join(f'c."{c}"' for c in _CHUNK_COLUMNS)
-_DOC_SELECT = "id, path, hash, size, mtime, meta"
-
-
-def _doc(row: Sequence[Any]) -> DocumentRecord:
-    return DocumentRecord(path=row[1], hash=row[2], size=row[3], mtime=row[4], meta=row[5],
-                          id=row[0])
 
 
 def _chunk(row: Sequence[Any]) -> ChunkRecord:
     return ChunkRecord(**dict(zip(_CHUNK_COLUMNS, row, strict=True)))
-
-
-def _hnsw_label() -> str:
-    return f"hnsw (m={HNSW_M}, ef_construction={HNSW_EF_CONSTRUCTION})"
 
 
 class PostgresStore:
@@ -207,12 +188,12 @@ class PostgresReader:
         return dict(self._fields)
 
     def document(self, path: str) -> DocumentRecord | None:
-        rows = self._rows(f"SELECT {_DOC_SELECT} FROM documents WHERE path = %s", (path,))
-        return _doc(rows[0]) if rows else None
+        rows = self._rows(f"SELECT {DOC_SELECT} FROM documents WHERE path = %s", (path,))
+        return doc_record(rows[0]) if rows else None
 
     def documents(self) -> list[DocumentRecord]:
-        return [_doc(r) for r in self._rows(
-            f'SELECT {_DOC_SELECT} FROM documents ORDER BY path COLLATE "C"')]
+        return [doc_record(r) for r in self._rows(
+            f'SELECT {DOC_SELECT} FROM documents ORDER BY path COLLATE "C"')]
 
     def chunk_ids(self) -> np.ndarray:
         rows = self._rows("SELECT id FROM chunks ORDER BY id")
@@ -346,222 +327,3 @@ def _verify(conn: psycopg.Connection[Any], info: dict[str, str]) -> list[str]:
     elif real_n:
         problems.append(f"{real_n} chunks but no vector dimension recorded")
     return problems
-
-
-class PostgresWriter:
-    """The open write unit: a transaction holding the write lock; its reads see its own
-    changes and, the lock being held, the latest commit of every other writer."""
-
-    def __init__(self, store: PostgresStore, conn: psycopg.Connection[Any]) -> None:
-        self._store = store
-        self._conn = conn
-        self._begin()
-
-    def _begin(self) -> None:
-        self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (schema.WRITE_LOCK,))
-        self._info: dict[str, str] = dict(
-            self._conn.execute("SELECT key, value FROM ragline_meta").fetchall())
-        self._fields: dict[str, str] = dict(
-            self._conn.execute("SELECT name, type FROM fields").fetchall())
-        self._dirty = False
-        key = analysis_key(self._store.lexical_settings)
-        if self._info.get("lexical", key) != key:
-            self._rebuild_postings()
-
-    def _rows(self, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
-        return self._conn.execute(sql, params).fetchall()  # type: ignore[arg-type]
-
-    def _set_meta(self, **values: object) -> None:
-        changed = {k: str(v) for k, v in values.items() if self._info.get(k) != str(v)}
-        if changed:
-            self._conn.cursor().executemany(
-                "INSERT INTO ragline_meta (key, value) VALUES (%s, %s) "
-                "ON CONFLICT (key) DO UPDATE SET value = excluded.value", list(changed.items()))
-            self._info.update(changed)
-            self._dirty = True
-
-    # state ----------------------------------------------------------------------------------
-    def info(self) -> dict[str, str]:
-        return dict(self._info)
-
-    def set_info(self, **values: str | int) -> None:
-        check_info(self._info, values)
-        if "dim" in values and "dim" not in self._info:
-            dim = int(values["dim"])
-            if dim <= 0:
-                raise ValueError(f"vector dimension must be positive, not {dim}")
-            for sql in schema.vector_column(dim):
-                self._conn.execute(sql)  # type: ignore[arg-type]
-        self._set_meta(**values)
-
-    def fields(self) -> dict[str, str]:
-        return dict(self._fields)
-
-    def register_fields(self, meta: Meta, where: str = "") -> None:
-        new = check_field_types(self._fields, meta, where)
-        if new:
-            self._conn.cursor().executemany("INSERT INTO fields (name, type) VALUES (%s, %s)",
-                                            list(new.items()))
-            self._fields.update(new)
-            self._dirty = True
-
-    def document(self, path: str) -> DocumentRecord | None:
-        rows = self._rows(f"SELECT {_DOC_SELECT} FROM documents WHERE path = %s", (path,))
-        return _doc(rows[0]) if rows else None
-
-    def documents(self) -> list[DocumentRecord]:
-        return [_doc(r) for r in self._rows(
-            f'SELECT {_DOC_SELECT} FROM documents ORDER BY path COLLATE "C"')]
-
-    # changes --------------------------------------------------------------------------------
-    def put_document(self, doc: DocumentRecord) -> int:
-        self.register_fields(doc.meta, doc.path)
-        with self._conn.transaction():  # a savepoint: a failed statement leaves the unit usable
-            existing = self.document(doc.path)
-            if existing is not None:
-                self._drop_chunks(existing.id)
-            row = self._rows(
-                "INSERT INTO documents (path, hash, size, mtime, ingested_at, meta) "
-                "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (path) DO UPDATE SET "
-                "hash = excluded.hash, size = excluded.size, mtime = excluded.mtime, "
-                "ingested_at = excluded.ingested_at, meta = excluded.meta RETURNING id",
-                (doc.path, doc.hash, doc.size, doc.mtime, time.time(), Jsonb(dict(doc.meta))))
-        self._dirty = True
-        return int(row[0][0])
-
-    def set_document_hash(self, document_id: int, hash_: str) -> None:
-        self._conn.execute("UPDATE documents SET hash = %s WHERE id = %s", (hash_, document_id))
-        self._dirty = True
-
-    def delete_document(self, document_id: int) -> None:
-        with self._conn.transaction():
-            self._drop_chunks(document_id)
-            self._conn.execute("DELETE FROM documents WHERE id = %s", (document_id,))
-        self._dirty = True
-
-    def _drop_chunks(self, document_id: int) -> None:
-        """Delete a document's chunks with their postings, keeping df and N in step."""
-        dfs = self._rows(
-            "WITH gone AS (DELETE FROM postings p USING chunks c "
-            "WHERE c.document_id = %s AND p.chunk_id = c.id RETURNING p.term), "
-            "counted AS (SELECT term, count(*) AS n FROM gone GROUP BY term) "
-            "UPDATE terms t SET df = t.df - counted.n FROM counted "
-            "WHERE t.term = counted.term RETURNING t.term, t.df", (document_id,))
-        unused = [term for term, df in dfs if df <= 0]
-        if unused:
-            self._conn.execute("DELETE FROM terms WHERE term = ANY(%s) AND df <= 0", (unused,))
-        self._conn.execute(
-            "WITH gone AS (DELETE FROM chunks WHERE document_id = %s RETURNING lex_len) "
-            "UPDATE lexical_stats SET chunks = chunks - (SELECT count(*) FROM gone), "
-            "total_len = total_len - (SELECT coalesce(sum(lex_len), 0) FROM gone)",
-            (document_id,))
-
-    def add_chunks(self, document_id: int, chunks: Sequence[ChunkRecord],
-                   vectors: np.ndarray) -> list[int]:
-        if "dim" not in self._info:
-            raise RaglineError("set_info(dim=...) must come before the first vectors")
-        arr = check_vectors(vectors, int(self._info["dim"]), len(chunks))
-        for c in chunks:
-            self.register_fields(c.meta, c.source)
-        if not chunks:
-            return []
-        settings = self._store.lexical_settings
-        with self._conn.transaction():
-            ids = sorted(r[0] for r in self._rows(
-                "SELECT nextval('chunk_ids') FROM generate_series(1, %s)", (len(chunks),)))
-            lex = postings(self._store.analyzer, settings,
-                           [(i, c.title, c.heading, c.text) for i, c in zip(ids, chunks,
-                                                                             strict=True)])
-            with self._conn.cursor().copy(
-                    'COPY chunks (id, chunk_id, document_id, source, ordinal, text, text_hash, '
-                    'page, heading, title, start, "end", meta, lex_len, embedding) '
-                    "FROM STDIN (FORMAT BINARY)") as copy:
-                copy.set_types(["int8", "text", "int8", "text", "int4", "text", "text", "int4",
-                                "text", "text", "int4", "int4", "jsonb", "int4", "vector"])
-                for i, c, n, vec in zip(ids, chunks, lex.lengths, arr, strict=True):
-                    copy.write_row((i, c.chunk_id, document_id, c.source, c.ordinal, c.text,
-                                    c.text_hash, c.page, c.heading, c.title, c.start, c.end,
-                                    Jsonb(dict(c.meta)), n, vec))
-            self._copy_postings(lex.rows)
-            self._add_df(lex.df)
-            self._conn.execute("UPDATE lexical_stats SET chunks = chunks + %s, "
-                               "total_len = total_len + %s", (len(ids), sum(lex.lengths)))
-        self._set_meta(lexical=analysis_key(settings))
-        self._dirty = True
-        return ids
-
-    def _copy_postings(self, rows: list[tuple[str, int, int, int]]) -> None:
-        with self._conn.cursor().copy("COPY postings (term, chunk_id, tf, lex_len) "
-                                      "FROM STDIN (FORMAT BINARY)") as copy:
-            copy.set_types(["text", "int8", "int4", "int4"])
-            for row in rows:
-                copy.write_row(row)
-
-    def _add_df(self, df: dict[str, int]) -> None:
-        if df:
-            self._conn.execute(
-                "INSERT INTO terms (term, df) SELECT * FROM unnest(%s::text[], %s::int[]) "
-                "ON CONFLICT (term) DO UPDATE SET df = terms.df + excluded.df",
-                (list(df), list(df.values())))
-
-    def _rebuild_postings(self) -> None:
-        """Postings made with another title weight or stemmer: make them again from the
-        chunks, in this transaction (the local store rebuilds its BM25 file likewise)."""
-        settings = self._store.lexical_settings
-        self._conn.execute("DELETE FROM postings")
-        self._conn.execute("DELETE FROM terms")
-        self._conn.execute("UPDATE lexical_stats SET chunks = 0, total_len = 0")
-        with self._conn.cursor(name="ragline_rebuild") as cur:
-            cur.execute("SELECT id, title, heading, text FROM chunks ORDER BY id")
-            while batch := cur.fetchmany(2000):
-                lex = postings(self._store.analyzer, settings, batch)
-                self._copy_postings(lex.rows)
-                self._add_df(lex.df)
-                self._conn.execute(
-                    "UPDATE chunks SET lex_len = v.n FROM unnest(%s::bigint[], %s::int[]) "
-                    "AS v(id, n) WHERE chunks.id = v.id",
-                    ([r[0] for r in batch], lex.lengths))
-                self._conn.execute("UPDATE lexical_stats SET chunks = chunks + %s, "
-                                   "total_len = total_len + %s", (len(batch), sum(lex.lengths)))
-        self._set_meta(lexical=analysis_key(settings))
-
-    def vectors_for_hashes(self, hashes: Iterable[str]) -> dict[str, np.ndarray]:
-        want = list(dict.fromkeys(hashes))
-        if not want or "dim" not in self._info:
-            return {}
-        rows = self._conn.cursor(binary=True).execute(
-            "SELECT DISTINCT ON (text_hash) text_hash, embedding FROM chunks "
-            "WHERE text_hash = ANY(%s) ORDER BY text_hash, id", (want,)).fetchall()
-        return {h: v.to_numpy().astype(np.float32, copy=False) for h, v in rows}
-
-    def commit(self) -> None:
-        """Build the HNSW index if this commit takes the index past the threshold, record
-        the threshold, commit, and start the next transaction (taking the lock again)."""
-        if self._dirty:
-            self._maybe_build_hnsw()
-        self._conn.commit()
-        self._begin()
-
-    def _maybe_build_hnsw(self) -> None:
-        threshold = self._store.hnsw_threshold
-        if threshold is None:
-            threshold = int(self._info.get("hnsw_threshold", DEFAULT_HNSW_THRESHOLD))
-        self._set_meta(hnsw_threshold=threshold)
-        if "dim" not in self._info or self._info.get("vector_index", "").startswith("hnsw"):
-            return
-        (n,) = self._rows("SELECT chunks FROM lexical_stats")[0]
-        if n >= threshold:
-            self._conn.execute("SET LOCAL maintenance_work_mem = '512MB'")
-            self._conn.execute(
-                f"CREATE INDEX IF NOT EXISTS {HNSW_INDEX} ON chunks USING hnsw "
-                f"(embedding vector_ip_ops) WITH (m = {HNSW_M}, "
-                f"ef_construction = {HNSW_EF_CONSTRUCTION})")
-            self._set_meta(vector_index=_hnsw_label())
-        elif "vector_index" not in self._info:
-            self._set_meta(vector_index="exact")
-
-    def abort(self) -> None:
-        """Back to the last commit; the next transaction starts (and locks) at once."""
-        self._conn.rollback()
-        self._begin()
-

@@ -1,0 +1,85 @@
+"""`--meta`, `--where`, `status` fields and `migrate`, through the real command."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from test_cli_commands import run
+
+from ragline import Index
+
+
+@pytest.fixture(scope="module")
+def docs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("store-cli")
+    (root / "legal").mkdir()
+    (root / "legal" / "nda.md").write_text(
+        "---\nyear: 2024\n---\n# NDA\n\nThe parties keep the kettle recipe confidential.\n")
+    (root / "notes.txt").write_text("The kettle whistles when the water boils.\n")
+    return root
+
+
+@pytest.fixture(scope="module")
+def index(docs: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    idx = tmp_path_factory.mktemp("store-cli-idx") / "idx"
+    r = run("ingest", docs / "legal", "--index", idx, "--meta", "team=legal",
+            "--meta", "draft=false", "-q")
+    assert r.returncode == 0, r.stderr
+    r = run("ingest", docs / "notes.txt", "--index", idx, "--meta", "team=ops", "-q")
+    assert r.returncode == 0, r.stderr
+    return idx
+
+
+def search(index: Path, *args: str) -> list[dict[str, object]]:
+    r = run("search", "kettle", "--json", "--index", index, *args)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)["results"]
+
+
+def test_where_returns_only_matching_chunks(index: Path, docs: Path) -> None:
+    assert {Path(str(h["source"])).name for h in search(index)} == {"nda.md", "notes.txt"}
+    legal = search(index, "--where", 'team == "legal"')
+    assert [h["source"] for h in legal] == [str(docs / "legal" / "nda.md")]
+    meta = legal[0]["metadata"]
+    assert meta == {**meta, "team": "legal", "draft": False, "year": 2024, "type": "md"}
+    for mode in ("dense", "lexical", "hybrid"):
+        hits = search(index, "--mode", mode, "-w", 'type == "txt" and team != "legal"')
+        assert [Path(str(h["source"])).name for h in hits] == ["notes.txt"], mode
+
+
+def test_status_lists_the_fields(index: Path) -> None:
+    info = json.loads(run("status", "--json", "--index", index).stdout)
+    assert info["fields"]["team"] == "string" and info["fields"]["draft"] == "boolean"
+    assert info["fields"]["year"] == "number" and info["documents"] == 2
+    text = " ".join(run("status", "--index", index).stdout.split())
+    assert "team (string)" in text and "year (number)" in text
+
+
+def test_bad_meta_and_bad_where_are_clear(index: Path, docs: Path) -> None:
+    r = run("ingest", docs / "notes.txt", "--index", index, "--meta", "team")
+    assert r.returncode != 0 and "Traceback" not in r.stderr and "'team'" in r.stderr
+    r = run("ingest", docs / "notes.txt", "--index", index, "--meta", "title=x")
+    assert r.returncode != 0 and "built-in" in r.stderr
+    r = run("search", "kettle", "--index", index, "--where", "team == ")
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+    assert "position" in r.stderr
+    r = run("search", "kettle", "--index", index, "--where", 'tema == "x"')
+    assert r.returncode != 0 and "unknown field 'tema'" in r.stderr and "team" in r.stderr
+    r = run("ingest", docs / "notes.txt", "--index", index, "--meta", "year=soon", "-q")
+    assert "failed" in r.stderr and "'year'" in r.stderr and "number" in r.stderr
+
+
+def test_migrate_folder_to_folder_gives_identical_results(index: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "copy"
+    r = run("migrate", index, copy)
+    assert r.returncode == 0, r.stderr
+    assert "copied 2 documents" in r.stdout
+    for args in ([], ["--mode", "lexical"], ["--where", 'team == "ops"']):
+        assert search(copy, *args) == search(index, *args)
+    with Index(copy) as idx:
+        assert idx.status()["fields"] == json.loads(
+            run("status", "--json", "--index", index).stdout)["fields"]
+    again = run("migrate", index, copy)
+    assert again.returncode != 0 and "already holds documents" in again.stderr
