@@ -249,7 +249,7 @@ def summarize(rows: list[dict[str, Any]], k: int, load_s: float, model: str,
 # calibration of the retrieval gate -----------------------------------------------------------
 def relevances(idx: Index, questions: list[str]) -> list[float]:
     asker = Asker(idx, backend=None, k=1)  # type: ignore[arg-type]  # the gate needs no model
-    return [asker.relevance(q, [], follow_up=False) for q in questions]
+    return [asker.relevance(q, follow_up=False) for q in questions]
 
 
 def error_rates(pos: list[float], neg: list[float], t: float) -> tuple[float, float]:

@@ -75,7 +75,7 @@ def test_no_chunk_crosses_page_or_heading(tokenizer) -> None:
     assert {(c.page, c.heading) for c in chunks} == {(1, "Intro"), (2, "Intro"),
                                                     (2, "Intro > Details")}
     assert all(c.title == "Remarks" and c.source == "mem.txt" for c in chunks)
-    assert text  # offsets checked above
+    assert all(c.text == text[c.start:c.end] for c in chunks)  # offsets point into the text
 
 
 def test_very_long_sentence_is_split(tokenizer) -> None:

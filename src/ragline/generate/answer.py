@@ -77,6 +77,8 @@ def _cut_from(short: str, draft: str, hits: Sequence[Hit]) -> bool:
 
 
 class Searchable(Protocol):
+    """What the asker needs of an index: `Index.search` (query, k, mode, where)."""
+
     def search(self, query: str, k: int = 5, **kwargs: Any) -> SearchResult: ...
 
 
@@ -150,29 +152,23 @@ class Asker:
             kwargs["where"] = self.where
         return self.index.search(query, k=k, **kwargs)
 
-    def relevance(self, question: str, hits: Sequence[Hit], follow_up: bool) -> float:
+    def relevance(self, question: str, follow_up: bool) -> float:
         """How relevant the best passage is, as a cosine similarity.
 
-        The default search fuses dense and BM25 ranks (RRF), whose scores say nothing about
+        The default search fuses z-scored dense and BM25 scores, which say nothing about
         relevance on their own, so the gate asks the same index for its dense top hit."""
         queries = [question]
         if follow_up and self.history:
             queries.append(f"{self.history[-1][0]} {question}")
-        best = float("-inf")
-        for q in queries:
-            try:
-                found = self._search(q, 1, mode="dense").hits
-            except TypeError:  # an index without search modes: its scores are cosines
-                return max((h.score for h in hits), default=float("-inf"))
-            best = max([best] + [h.score for h in found])
-        return best
+        return max([float("-inf")] + [h.score for q in queries
+                                      for h in self._search(q, 1, mode="dense").hits])
 
     def ask(self, question: str, on_text: Callable[[str], None] | None = None,
             follow_up: bool = False) -> AskResult:
         """Answer from the index only; `on_text` receives the answer as it streams."""
         t0 = time.perf_counter()
         hits = self.retrieve(question, follow_up)
-        best = self.relevance(question, hits, follow_up)
+        best = self.relevance(question, follow_up)
         t1 = time.perf_counter()
         timings = {"retrieve_ms": (t1 - t0) * 1e3, "first_token_ms": 0.0, "total_ms": 0.0,
                    "tokens_per_s": 0.0}

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ragline.errors import RaglineError
+from ragline.fsutil import atomic_write
 from ragline.paths import cache_home
 
 DEFAULT_LLM = "qwen2.5-coder-0.5b"
@@ -129,9 +130,8 @@ def _verified(path: Path, model: SplitModel) -> bool:
 
 
 def _write_stamp(path: Path, model: SplitModel) -> None:
-    tmp = path.with_suffix(".verified.tmp")
-    tmp.write_text(json.dumps({**_stamp(path), "sha256": model.sha256}))
-    os.replace(tmp, path.with_suffix(".verified"))
+    stamp = json.dumps({**_stamp(path), "sha256": model.sha256})
+    atomic_write(path.with_suffix(".verified"), lambda tmp: tmp.write_text(stamp))
 
 
 def assemble(model: SplitModel = QWEN_05B, target_dir: Path | None = None) -> Path:
@@ -149,28 +149,20 @@ def assemble(model: SplitModel = QWEN_05B, target_dir: Path | None = None) -> Pa
         if total != model.size:
             raise RaglineError(f"{model.name}: its parts add up to {total} bytes, expected "
                                f"{model.size}; reinstall {' '.join(model.pip_names)}")
-        tmp = folder / f".{model.filename}.{os.getpid()}.tmp"
-        h = hashlib.sha256()
-        try:
+
+        def write(tmp: Path) -> None:
+            h = hashlib.sha256()
             with open(tmp, "wb") as out:
                 for part in parts:
                     with open(part, "rb") as f:
                         while block := f.read(1 << 22):
                             h.update(block)
                             out.write(block)
-                out.flush()
-                os.fsync(out.fileno())
             if h.hexdigest() != model.sha256:
                 raise RaglineError(f"{model.name}: assembled file has sha256 {h.hexdigest()}, "
                                    f"expected {model.sha256}; reinstall its packages")
-            os.replace(tmp, path)
-            dir_fd = os.open(folder, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
-        finally:
-            tmp.unlink(missing_ok=True)
+
+        atomic_write(path, write)
         _write_stamp(path, model)
     return path
 

@@ -200,7 +200,7 @@ class Catalog:
 
     def filtered_ids(self, sql: str, params: Sequence[Any]) -> list[int]:
         return [r[0] for r in self.conn.execute(
-            f"SELECT id FROM chunks WHERE {sql} ORDER BY id", params)]
+            f"SELECT id FROM chunks WHERE {sql} ORDER BY id", params)]  # sorted: np.isin
 
     def counts(self) -> tuple[int, int]:
         docs = self.conn.execute("SELECT COUNT(*) FROM documents").fetchone()[0]

@@ -17,6 +17,7 @@ import re
 import sqlite3
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -63,6 +64,9 @@ class LocalStore:
         self._lock = threading.Lock()
         self._vectors: FaissVectors | None = None  # of the newest generation loaded
         self._lexical: tuple[int, Bm25Index] | None = None
+        # chunk ids a filter keeps, per (generation, filter): a server sees the same few
+        # filters again and again, and evaluating one scans every chunk's metadata
+        self._allowed: OrderedDict[tuple[int, Filter], np.ndarray] = OrderedDict()
         conn = self._conn()
         create_schema(conn)
         self._release(conn)
@@ -161,6 +165,21 @@ class LocalStore:
             if self._lexical is None or self._lexical[0] < generation:
                 self._lexical = (generation, lex)
         return lex
+
+    def allowed_ids(self, generation: int, where: Filter, catalog: Catalog) -> np.ndarray:
+        """Sorted ids of the chunks `where` keeps in `generation` (cached, 32 filters)."""
+        key = (generation, where)
+        with self._lock:
+            if key in self._allowed:
+                self._allowed.move_to_end(key)
+                return self._allowed[key]
+        sql, params = to_sql(where, catalog.fields(), "sqlite", column="meta")
+        ids = np.array(catalog.filtered_ids(sql, params), dtype=np.int64)
+        with self._lock:
+            self._allowed[key] = ids
+            while len(self._allowed) > 32:
+                self._allowed.popitem(last=False)
+        return ids
 
     def _publish(self, generation: int, vectors: FaissVectors | None,
                  lexical: Bm25Index | None) -> None:
@@ -269,8 +288,7 @@ class LocalReader:
     def _allowed(self, where: Filter | None) -> np.ndarray | None:
         if where is None:
             return None
-        sql, params = to_sql(where, self.fields(), "sqlite", column="meta")
-        return np.array(self._catalog.filtered_ids(sql, params), dtype=np.int64)
+        return self._store.allowed_ids(self._generation, where, self._catalog)
 
     def dense_search(self, queries: np.ndarray, k: int,
                      where: Filter | None = None) -> list[Run]:
