@@ -55,6 +55,9 @@ def test_status_lists_the_fields(index: Path) -> None:
     assert info["fields"]["year"] == "number" and info["documents"] == 2
     text = " ".join(run("status", "--index", index).stdout.split())
     assert "team (string)" in text and "year (number)" in text
+    checked = run("status", "--check", "--index", index)
+    assert checked.returncode == 0 and "ok: catalog, vectors and postings agree" in " ".join(
+        checked.stdout.split())
 
 
 def test_bad_meta_and_bad_where_are_clear(index: Path, docs: Path) -> None:
@@ -83,3 +86,38 @@ def test_migrate_folder_to_folder_gives_identical_results(index: Path, tmp_path:
             run("status", "--json", "--index", index).stdout)["fields"]
     again = run("migrate", index, copy)
     assert again.returncode != 0 and "already holds documents" in again.stderr
+
+
+def test_postgres_store_end_to_end(docs: Path, index: Path, postgres_url: str,
+                                   postgres_server, tmp_path: Path, embedder) -> None:
+    """ingest --store URL --meta, search --where --store, status, and migrate both ways."""
+    r = run("ingest", docs / "legal", "--store", postgres_url, "--meta", "team=x", "-q")
+    assert r.returncode == 0, r.stderr
+    r = run("ingest", docs / "notes.txt", "--store", postgres_url, "-q",
+            env={"RAGLINE_STORE": postgres_url})
+    assert r.returncode == 0, r.stderr
+    hits = search(index, "--store", postgres_url, "--where", 'team == "x"')
+    assert [Path(str(h["source"])).name for h in hits] == ["nda.md"]
+    assert hits[0]["metadata"]["team"] == "x"
+    info = json.loads(run("status", "--json", "--store", postgres_url).stdout)
+    assert info["documents"] == 2 and info["fields"]["team"] == "string"
+    assert postgres_server.password not in info["index"]
+
+    # folder -> database -> folder: identical results, nothing embedded again
+    target = postgres_server.create_database("migrated")
+    r = run("migrate", index, target)
+    assert r.returncode == 0, r.stderr
+    back = tmp_path / "back"
+    assert run("migrate", target, back).returncode == 0
+    searches = [{}, {"mode": "lexical"}, {"mode": "dense"}, {"where": 'team == "ops"'}]
+    with Index(index, embedder=embedder) as a, Index(back, embedder=embedder) as b, \
+            Index(target, embedder=embedder) as c:
+        for kwargs in searches:
+            want = [(h.chunk_id, round(h.score, 4), h.metadata) for h in
+                    a.search("kettle boils", k=5, **kwargs).hits]
+            assert want
+            for other in (b, c):
+                got = [(h.chunk_id, round(h.score, 4), h.metadata) for h in
+                       other.search("kettle boils", k=5, **kwargs).hits]
+                assert got == want, (other.location, kwargs)
+    postgres_server.drop_database("migrated")

@@ -121,16 +121,26 @@ def status(
     index: Path | None = IndexOpt,
     as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
     store: str | None = StoreOpt,
+    check: bool = typer.Option(False, "--check", help="Also verify that every chunk has its "
+                               "vector and BM25 postings, and nothing else does."),
 ) -> None:
     """Show what the index holds: model, documents, chunks, metadata fields, size."""
     with open_existing(index, store) as idx:
         info = idx.status()
+        if check:
+            with idx.store.read() as reader:
+                info["problems"] = reader.verify()
     if as_json:
         print(json.dumps(info, indent=2))
         return
     fields = info.pop("fields")
     info["fields"] = ", ".join(f"{name} ({kind})" for name, kind in fields.items()) or "-"
+    problems = info.pop("problems", None)
+    if problems is not None:
+        info["check"] = "; ".join(problems) or "ok: catalog, vectors and postings agree"
     print_table(info)
+    if problems:
+        raise typer.Exit(1)
 
 
 def print_table(info: dict[str, object]) -> None:
