@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
 import psycopg
 from pgvector.psycopg import register_vector
@@ -100,23 +100,18 @@ class Target:
     password: str = ""
     options: dict[str, str] = field(default_factory=dict)
 
-    def redact(self, text: str) -> str:
-        return text.replace(self.password, "***") if self.password else text
-
-
 def parse_url(url: str) -> Target:
     """Split a postgresql:// URL into libpq's part and ragline's options."""
     parts = urlsplit(url)
     query = parse_qsl(parts.query, keep_blank_values=True)
     options = {k: v for k, v in query if k in STORE_OPTIONS}
     libpq = [(k, v) for k, v in query if k not in STORE_OPTIONS]
-    conninfo = urlunsplit(parts._replace(query=urlencode(libpq)))
-    password = parts.password or dict(libpq).get("password", "")
-    netloc = parts.netloc.rpartition("@")
-    user = netloc[0].partition(":")[0]
-    shown = urlunsplit(parts._replace(
-        netloc=f"{user}@{netloc[2]}" if netloc[1] else netloc[2],
-        query=urlencode([(k, v) for k, v in query if k != "password"])))
+    userinfo, at, hosts = parts.netloc.rpartition("@")
+    user = userinfo.partition(":")[0]
+    password = unquote(parts.password or "") or dict(libpq).get("password", "")
+    conninfo = _join(parts.scheme, parts.netloc, parts.path, libpq)
+    shown = _join(parts.scheme, f"{user}@{hosts}" if at else hosts, parts.path,
+                  [(k, v) for k, v in query if k != "password"])
     try:
         info = conninfo_to_dict(conninfo)
     except psycopg.Error as e:
@@ -124,6 +119,12 @@ def parse_url(url: str) -> Target:
     host = info.get("host") or info.get("hostaddr") or "localhost"
     where = f"{host}:{info.get('port') or 5432}/{info.get('dbname') or info.get('user') or ''}"
     return Target(conninfo, shown, where, password, options)
+
+
+def _join(scheme: str, netloc: str, path: str, query: list[tuple[str, str]]) -> str:
+    """A URL again (urlunsplit would drop the // of `postgresql:///db?host=/run/pg`)."""
+    tail = f"?{urlencode(query, safe='/:,')}" if query else ""
+    return f"{scheme}://{netloc}{path}{tail}"
 
 
 def _reason(exc: BaseException, password: str = "") -> str:
@@ -134,7 +135,9 @@ def _reason(exc: BaseException, password: str = "") -> str:
     line = line.rsplit(" failed: ", 1)[-1]
     line = re.sub(r"^(FATAL|ERROR):\s+", "", line)
     line = re.sub(r"\s+", " ", line)
-    return line.replace(password, "***") if password else line
+    for secret in {password, quote(password, safe="")} - {""}:
+        line = line.replace(secret, "***")
+    return line
 
 
 def connect(target: Target, vector: bool = True, **settings: Any) -> psycopg.Connection[Any]:

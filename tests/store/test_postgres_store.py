@@ -1,0 +1,343 @@
+"""What only the PostgreSQL store has to show, against a real server (the shared behaviour is
+the conformance suite's): the same BM25 and dense results as the local store, the HNSW path,
+writers of several processes, a writer killed mid-transaction, and one-line connection errors.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import psycopg
+import pytest
+
+from ragline.errors import RaglineError
+from ragline.store import open_store
+from ragline.store.base import ChunkRecord, DocumentRecord, IndexStore
+from ragline.store.filters import parse_filter
+from ragline.store.lexical import Bm25Settings
+from ragline.store.local import LocalStore
+from ragline.store.postgres import PostgresStore
+from ragline.testing.postgres import PostgresServer
+
+DIM = 24
+VOCAB = [f"{a}{b}" for a in ("river", "stone", "cloud", "ember", "frost", "grain", "lumen",
+                             "marsh", "orbit", "pulse") for b in ("", "s", "ing", "ed", "er")]
+QUERIES = ["river stones", "cloud ember frosting", "grain", "lumen marsh orbit pulse",
+           "the river of stone and cloud", "embers frosted grains", "orbiting pulses",
+           "marshes", "pulse river grain lumen cloud", "nothing matches zzz"]
+TEAMS = ("legal", "hr", "eng")
+
+
+def corpus(n_docs: int = 30, per_doc: int = 5, seed: int = 0
+           ) -> list[tuple[DocumentRecord, list[ChunkRecord], np.ndarray]]:
+    """Documents of Zipf-distributed words (so df and lengths vary), titles, headings, meta."""
+    rng = np.random.default_rng(seed)
+    weights = 1 / np.arange(1, len(VOCAB) + 1)
+    weights /= weights.sum()
+    out = []
+    for d in range(n_docs):
+        meta = {"team": TEAMS[d % 3], "year": 2010 + d % 7, "bucket": d % 10}
+        chunks = []
+        for j in range(per_doc):
+            words = rng.choice(VOCAB, size=int(rng.integers(5, 60)), p=weights)
+            text = " ".join(words)
+            chunks.append(ChunkRecord(
+                chunk_id=f"d{d}-{j}", source=f"doc{d}.md", ordinal=j, text=text,
+                text_hash=f"h{d}-{j}", start=0, end=len(text), title=f"Doc {VOCAB[d]}",
+                heading=VOCAB[(d + j) % len(VOCAB)] if j % 2 else None, meta=meta))
+        vecs = rng.standard_normal((per_doc, DIM)).astype(np.float32)
+        vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+        out.append((DocumentRecord(f"/data/doc{d}.md", f"hash{d}", 100, 1.0, meta), chunks,
+                    vecs))
+    return out
+
+
+def fill(store: IndexStore, docs: list[tuple[DocumentRecord, list[ChunkRecord], np.ndarray]]
+         ) -> None:
+    with store.write() as w:
+        w.set_info(model="test-model", dim=docs[0][2].shape[1], pooling="mean")
+        for doc, chunks, vecs in docs:
+            w.add_chunks(w.put_document(doc), chunks, vecs)
+        w.commit()
+
+
+@pytest.fixture
+def pair(postgres_url: str, tmp_path: Path) -> Iterator[tuple[LocalStore, PostgresStore]]:
+    """A local and a PostgreSQL store filled alike (both number chunks 1, 2, ... in order)."""
+    docs = corpus()
+    local, pg = LocalStore(tmp_path / "local"), PostgresStore(postgres_url)
+    fill(local, docs)
+    fill(pg, docs)
+    yield local, pg
+    local.close()
+    pg.close()
+
+
+def same_run(got: tuple[np.ndarray, np.ndarray], want: tuple[np.ndarray, np.ndarray]) -> None:
+    """Same chunks with the same scores (1e-4 relative), best first; two ids may trade places
+    only where their scores are equal to float32 precision."""
+    assert len(got[0]) == len(want[0])
+    np.testing.assert_allclose(got[1], want[1], rtol=1e-4, atol=1e-6)
+    for i, (x, y) in enumerate(zip(got[0].tolist(), want[0].tolist(), strict=True)):
+        assert x == y or abs(float(got[1][i]) - float(want[1][i])) <= 1e-5 * abs(float(want[1][i]))
+
+
+# same results as the local store --------------------------------------------------------------
+@pytest.mark.parametrize("where", [None, 'team == "hr"', "year >= 2013 and bucket != 4"])
+def test_bm25_scores_equal_the_local_stores(pair: tuple[LocalStore, PostgresStore],
+                                            where: str | None) -> None:
+    local, pg = pair
+    f = parse_filter(where)
+    with local.read() as lr, pg.read() as pr:
+        assert pr.counts() == lr.counts() == (30, 150)
+        for query in QUERIES:
+            for k in (5, 1000):  # top few, and every chunk with a score
+                want = lr.lexical_search(query, k, f)
+                got = pr.lexical_search(query, k, f)
+                same_run(got, want)
+                if k == 1000 and query != "nothing matches zzz":
+                    assert len(got[0]) > 0
+        assert pr.lexical_search("nothing matches zzz", 5)[0].size == 0
+
+
+def test_dense_results_equal_the_local_stores(pair: tuple[LocalStore, PostgresStore]) -> None:
+    local, pg = pair
+    queries = np.random.default_rng(5).standard_normal((6, DIM)).astype(np.float32)
+    with local.read() as lr, pg.read() as pr:
+        assert pr.stats()["vector_index"] == "exact"
+        for where in (None, 'team == "legal" and year < 2014'):
+            f = parse_filter(where)
+            for want, got in zip(lr.dense_search(queries, 12, f), pr.dense_search(queries, 12, f),
+                                 strict=True):
+                same_run(got, want)
+        ids = pr.chunk_ids()
+        np.testing.assert_allclose(pr.vectors(ids[:7].tolist()), lr.vectors(ids[:7].tolist()))
+
+
+def test_other_bm25_text_settings_rebuild_the_postings(postgres_url: str,
+                                                       tmp_path: Path) -> None:
+    """Postings depend on title weight and stemmer; a writer with other ones rebuilds them."""
+    docs = corpus(n_docs=12)
+    first = PostgresStore(postgres_url)
+    fill(first, docs)
+    settings = Bm25Settings(title_weight=3, stemmer="")
+    local = LocalStore(tmp_path / "local", lexical=settings)
+    fill(local, docs)  # the same chunks under the same ids
+    pg = PostgresStore(postgres_url, lexical=settings)
+    with first.read() as before, pg.read() as r:  # until rebuilt, queries match the postings
+        want = before.lexical_search("frosted embers", 20)
+        assert want[0].size > 0
+        same_run(r.lexical_search("frosted embers", 20), want)
+    first.close()
+    with pg.write() as w:
+        w.commit()
+    with local.read() as lr, pg.read() as pr:
+        assert pr.info()["lexical"] == "title_weight=3 stemmer="
+        assert pr.verify() == []
+        for query in ("Doc rivers", "frosted ember", "grain"):
+            same_run(pr.lexical_search(query, 50), lr.lexical_search(query, 50))
+    local.close()
+    pg.close()
+
+
+# the HNSW path -----------------------------------------------------------------------------------
+def clustered(n: int, seed: int = 0) -> np.ndarray:
+    """Vectors near 40 centres: neighbours that an approximate index can find."""
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((40, DIM)).astype(np.float32)
+    v = centres[rng.integers(0, 40, n)] + 0.4 * rng.standard_normal((n, DIM)).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def test_hnsw_is_built_past_the_threshold_and_finds_what_exact_finds(postgres_url: str) -> None:
+    store = PostgresStore(postgres_url + "?hnsw_threshold=500")
+    vecs = clustered(2000)
+    with store.write() as w:
+        w.set_info(model="m", dim=DIM, pooling="mean")
+        for d in range(20):  # bucket 0..99: `bucket == 7` keeps 1% of the chunks
+            chunks = [ChunkRecord(chunk_id=f"c{d}-{j}", source=f"d{d}", ordinal=j, text="x",
+                                  text_hash=f"h{d}-{j}", start=0, end=1,
+                                  meta={"bucket": (d * 100 + j) % 100}) for j in range(100)]
+            w.add_chunks(w.put_document(DocumentRecord(f"/d{d}", "h", 1, 1.0, {})), chunks,
+                         vecs[d * 100:(d + 1) * 100])
+            if d == 3:
+                w.commit()  # 400 chunks: still exact
+                assert w.info()["vector_index"] == "exact"
+        w.commit()
+        assert w.info()["vector_index"] == "hnsw (m=16, ef_construction=64)"
+    with psycopg.connect(postgres_url) as conn:
+        assert conn.execute("SELECT to_regclass('chunks_embedding_hnsw') IS NOT NULL"
+                            ).fetchone() == (True,)
+    queries = clustered(30, seed=9)
+    bucket = np.array([(i % 100) for i in range(2000)])
+    with store.read() as r:
+        stats = r.stats()
+        assert stats["vector_index"].startswith("hnsw") and stats["hnsw_threshold"] == 500
+        ids = r.chunk_ids()  # in insertion order: row i of `vecs`
+        recall = []
+        for q, (got, scores) in zip(queries, r.dense_search(queries, 10), strict=True):
+            exact = ids[np.argsort(-(vecs @ q), kind="stable")[:10]]
+            recall.append(len(set(got.tolist()) & set(exact.tolist())) / 10)
+            assert (np.diff(scores) <= 0).all()  # re-sorted exactly
+            np.testing.assert_allclose(scores, vecs[np.searchsorted(ids, got)] @ q, atol=1e-5)
+        assert np.mean(recall) >= 0.9
+        f = parse_filter("bucket == 7")
+        for q in queries[:10]:
+            got, _ = r.dense_search(q, 10, f)[0]
+            assert len(got) == 10 and set(bucket[np.searchsorted(ids, got)]) == {7}
+            assert r.dense_search(q, 500, f)[0][0].size == 20  # every one there is
+    store.close()
+
+
+# writers of several processes -------------------------------------------------------------------
+WRITER = r"""
+import sys
+import numpy as np
+from ragline.store.base import ChunkRecord, DocumentRecord
+from ragline.store.postgres import PostgresStore
+
+url, name, mode = sys.argv[1:4]
+store = PostgresStore(url)
+def write(w, tag):
+    doc = w.put_document(DocumentRecord(f"/{tag}", "h", 1, 1.0, {}))
+    chunks = [ChunkRecord(chunk_id=f"{tag}-{j}", source=tag, ordinal=j, text=f"{tag} text",
+                          text_hash=f"{tag}{j}", start=0, end=1) for j in range(3)]
+    w.add_chunks(doc, chunks, np.ones((3, 4), np.float32))
+print("started", flush=True)
+with store.write() as w:
+    w.set_info(model="m", dim=4, pooling="mean")
+    write(w, name)
+    seen = sorted(d.path for d in w.documents())
+    print("written", *seen, flush=True)
+    if mode == "hold":
+        sys.stdin.readline()  # holds its transaction open until told to go on (or killed)
+    if mode == "commit-then-hold":
+        w.commit()
+        write(w, name + "-uncommitted")
+        print("uncommitted", flush=True)
+        sys.stdin.readline()
+    w.commit()
+print("done", flush=True)
+"""
+
+
+def writer(url: str, name: str, mode: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-c", WRITER, url, name, mode], text=True,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+
+
+def expect(proc: subprocess.Popen[str], word: str) -> list[str]:
+    assert proc.stdout is not None
+    line = proc.stdout.readline().split()
+    assert line and line[0] == word, (word, line)
+    return line[1:]
+
+
+def waiting_for_lock(url: str) -> None:
+    """Until some backend waits on an advisory lock (PostgreSQL's own condition wait)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        for _ in range(3000):
+            if conn.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                            "AND NOT granted").fetchone() != (0,):
+                return
+            conn.execute("SELECT pg_sleep(0.01)")
+    raise AssertionError("the second writer never waited for the lock")
+
+
+def test_two_processes_writing_at_once_both_succeed(postgres_url: str) -> None:
+    PostgresStore(postgres_url).close()  # schema made once, not raced by the two
+    first = writer(postgres_url, "first", "hold")
+    expect(first, "started")
+    assert expect(first, "written") == ["/first"]  # holds the lock, uncommitted
+    second = writer(postgres_url, "second", "plain")
+    expect(second, "started")
+    waiting_for_lock(postgres_url)  # the second one waits; it does not fail
+    assert first.stdin is not None
+    first.stdin.write("go\n")
+    first.stdin.flush()
+    expect(first, "done")
+    # the second one's transaction began after the first commit, and sees it
+    assert expect(second, "written") == ["/first", "/second"]
+    expect(second, "done")
+    assert first.wait(60) == 0 and second.wait(60) == 0
+    with PostgresStore(postgres_url) as store, store.read() as r:
+        assert r.counts() == (2, 6) and r.verify() == []
+
+
+def test_a_killed_writer_leaves_the_last_commit(postgres_url: str) -> None:
+    proc = writer(postgres_url, "kept", "commit-then-hold")
+    expect(proc, "started")
+    expect(proc, "written")
+    expect(proc, "uncommitted")
+    proc.kill()  # SIGKILL, mid-transaction
+    assert proc.wait(60) == -9
+    store = PostgresStore(postgres_url)
+    try:
+        with store.read() as r:
+            assert [d.path for d in r.documents()] == ["/kept"]
+            assert r.counts() == (1, 3) and r.verify() == []
+            assert r.lexical_search("uncommitted", 5)[0].size == 0
+        with store.write() as w:  # its lock went with its connection
+            assert [d.path for d in w.documents()] == ["/kept"]
+            w.delete_document(w.document("/kept").id)  # type: ignore[union-attr]
+            w.commit()
+        with store.read() as r:
+            assert r.counts() == (0, 0) and r.verify() == []
+    finally:
+        store.close()
+
+
+def test_abort_and_replace_keep_the_statistics_in_step(postgres_url: str) -> None:
+    store = PostgresStore(postgres_url)
+    docs = corpus(n_docs=6)
+    fill(store, docs)
+    with store.write() as w:
+        doc, chunks, vecs = docs[2]
+        w.add_chunks(w.put_document(doc), chunks[:2], vecs[:2])  # replaced: 5 chunks -> 2
+        w.abort()
+        assert sorted(w.vectors_for_hashes(["h2-1", "h2-4"])) == ["h2-1", "h2-4"]
+        w.add_chunks(w.put_document(doc), chunks[:2], vecs[:2])
+        w.commit()
+        assert sorted(w.vectors_for_hashes(["h2-1", "h2-4"])) == ["h2-1"]
+    with store.read() as r:
+        assert r.counts() == (6, 27) and r.verify() == []
+    store.close()
+
+
+# bad input ------------------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_unreachable_server_is_one_line_without_the_password() -> None:
+    port = free_port()
+    with pytest.raises(RaglineError) as err:
+        open_store(f"postgresql://ragline:s3cret-pw@127.0.0.1:{port}/somedb")
+    message = str(err.value)
+    assert f"127.0.0.1:{port}/somedb" in message and "refused" in message.lower()
+    assert "s3cret-pw" not in message and "\n" not in message
+
+
+def test_wrong_password_is_one_line_without_the_password(postgres_server: PostgresServer
+                                                         ) -> None:
+    url = postgres_server.url_for(postgres_server.dbname, postgres_server.user,
+                                  "not-the-password")
+    with pytest.raises(RaglineError) as err:
+        PostgresStore(url)
+    message = str(err.value)
+    assert "password authentication failed" in message
+    assert f"127.0.0.1:{postgres_server.port}/{postgres_server.dbname}" in message
+    assert "not-the-password" not in message and "\n" not in message
+    store = PostgresStore(postgres_server.url)
+    try:
+        assert postgres_server.password not in store.location
+        assert store.location.startswith(f"postgresql://{postgres_server.user}@127.0.0.1:")
+    finally:
+        store.close()
