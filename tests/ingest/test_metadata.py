@@ -21,8 +21,8 @@ from ragline.ingest.metadata import (
     document_meta,
     parse_assignments,
     parse_value,
-    value_type,
 )
+from ragline.store.base import value_type
 from ragline.types import Block, Document
 
 # --- values and --meta -----------------------------------------------------------------
@@ -45,7 +45,7 @@ def test_value_type_checks_bool_before_int() -> None:
     assert value_type(0) == "number"
     assert value_type(2.5) == "number"
     assert value_type("x") == "string"
-    with pytest.raises(TypeError):
+    with pytest.raises(RaglineError, match="strings, numbers or booleans"):
         value_type([1])  # type: ignore[arg-type]
 
 

@@ -10,17 +10,15 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from ragline.errors import RaglineError
+from ragline.store.base import Scalar
+from ragline.store.filters import FIELD_NAME
 from ragline.types import Document
 
-Scalar = str | int | float | bool
-
-FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 BUILTIN_FIELDS = ("source", "type", "title", "size", "modified", "pages")
 BUILTIN_TYPES = {"source": "string", "type": "string", "title": "string", "size": "number",
                  "modified": "string", "pages": "number"}
@@ -32,17 +30,6 @@ _FORMATS = {".pdf": "pdf", ".md": "md", ".markdown": "md", ".txt": "txt", ".html
 
 class MetadataError(RaglineError):
     """A `--meta` item the user must fix before anything is indexed."""
-
-
-def value_type(v: Scalar) -> str:
-    """The store's type for a value; bool first, since bool is an int subclass in Python."""
-    if isinstance(v, bool):
-        return "boolean"
-    if isinstance(v, (int, float)):
-        return "number"
-    if isinstance(v, str):
-        return "string"
-    raise TypeError(f"not a metadata scalar: {type(v).__name__}")
 
 
 def parse_value(text: str) -> Scalar:

@@ -20,7 +20,8 @@ from ragline.errors import RaglineError
 Scalar: TypeAlias = str | int | float | bool
 COMPARE_OPS = ("==", "!=", ">", ">=", "<", "<=", "in", "not in")
 FIELD_TYPES = ("string", "number", "boolean")
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+#: a metadata field name, as the grammar reads it and as ingest accepts it
+FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _COLUMN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?\Z")
 _KEYWORDS = frozenset({"and", "or", "not", "in", "true", "false"})
 _ORDERING = frozenset({">", ">=", "<", "<="})
@@ -56,7 +57,7 @@ class Comparison:
     value: Scalar | tuple[Scalar, ...]
 
     def __post_init__(self) -> None:  # validated here so that SQL text can trust the field
-        if not isinstance(self.field, str) or not _NAME.match(self.field):
+        if not isinstance(self.field, str) or not FIELD_NAME.match(self.field):
             raise FilterError(f"filter: invalid field name {self.field!r}")
         if self.op not in COMPARE_OPS:
             raise FilterError(f"filter: unknown operator {self.op!r}; use {', '.join(COMPARE_OPS)}")
@@ -175,7 +176,7 @@ class _Parser:
             raise self.fail("expected a field name or '('")
         raw, start = self.tok, self.advance()[2]
         field = raw[5:] if raw.startswith("meta.") else raw
-        if not _NAME.match(field):
+        if not FIELD_NAME.match(field):
             raise _error(self.text, f"nested field {raw!r} is not supported", start)
         if self.at("op"):
             op = self.advance()[1]
@@ -245,7 +246,7 @@ def _scalar(value: Any, where: str) -> Scalar:
 
 def _comparison(raw: Any, op: str, value: Any, fkey: str, vkey: str) -> Comparison:
     name = raw[5:] if isinstance(raw, str) and raw.startswith("meta.") else raw
-    if not isinstance(name, str) or not _NAME.match(name):
+    if not isinstance(name, str) or not FIELD_NAME.match(name):
         raise FilterError(f"filter: invalid field name {raw!r} in '{fkey}'")
     if op in ("in", "not in"):
         if not isinstance(value, (list, tuple)):
