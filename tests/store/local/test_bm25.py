@@ -11,7 +11,7 @@ import Stemmer
 
 from ragline.store.lexical import Bm25Settings
 from ragline.store.local.bm25 import Bm25Index
-from ragline.store.local.store import LocalStore, lexical_path
+from ragline.store.local.files import GenerationFiles, lexical_path
 
 CORPUS = [
     "The honeybee colony collapses when mites spread viruses between hives.",
@@ -80,7 +80,7 @@ def test_save_load_roundtrip_and_garbage(tmp_path: Path) -> None:
     lexical_path(tmp_path, 5).write_bytes(half[: len(half) // 2])  # a torn write
     assert Bm25Index.load(lexical_path(tmp_path, 5), Bm25Settings()) is None
     lexical_path(tmp_path, 5).unlink()
-    LocalStore(tmp_path).collect_garbage(keep=3)
+    GenerationFiles(tmp_path, Bm25Settings()).collect_garbage(keep=3)
     kept = sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("catalog"))
     assert kept == ["lexical.3.npz"]
 
