@@ -121,3 +121,12 @@ def test_postgres_store_end_to_end(docs: Path, index: Path, postgres_url: str,
                        other.search("kettle boils", k=5, **kwargs).hits]
                 assert got == want, (other.location, kwargs)
     postgres_server.drop_database("migrated")
+
+
+def test_unreachable_database_is_one_line(postgres_server, tmp_path: Path) -> None:
+    bad = postgres_server.url_for(postgres_server.dbname, postgres_server.user,
+                                  "not-the-password")
+    r = run("search", "kettle", "--store", bad)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert "not-the-password" not in r.stderr and "password" in r.stderr.lower()

@@ -70,3 +70,16 @@ def test_follow_up_retrieval_uses_the_conversation(tiny_index) -> None:
     hits = chat.retrieve("And in which city?", follow_up=True)
     assert hits[0].source.endswith("printing-press.txt")
     assert [h.rank for h in hits] == [1, 2, 3]
+
+
+def test_where_limits_what_the_asker_retrieves(tiny_index) -> None:
+    """`ask --where` reaches every search of the asker, the relevance gate's included."""
+    question = "What water temperature is best for brewing coffee?"
+    wide = Asker(tiny_index, backend=None, k=3)  # type: ignore[arg-type]  # retrieval only
+    top = wide.retrieve(question, follow_up=False)[0].source
+    assert top.endswith("coffee-brewing.md")
+    narrow = Asker(tiny_index, backend=None, k=3,  # type: ignore[arg-type]
+                   where=f'source != "{top}"')
+    hits = narrow.retrieve(question, follow_up=False)
+    assert len(hits) == 3 and top not in {h.source for h in hits}
+    assert narrow.relevance(question, False) < wide.relevance(question, False)
