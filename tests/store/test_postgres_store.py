@@ -10,6 +10,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import psycopg
@@ -21,7 +22,8 @@ from ragline.store.base import ChunkRecord, DocumentRecord, IndexStore
 from ragline.store.filters import parse_filter
 from ragline.store.lexical import Bm25Settings
 from ragline.store.local import LocalStore
-from ragline.store.postgres import PostgresStore
+from ragline.store.postgres import PostgresStore, filtered
+from ragline.store.postgres.lexical import SHIFT, BlockChanges
 from ragline.testing.postgres import PostgresServer
 
 DIM = 24
@@ -105,6 +107,173 @@ def test_bm25_scores_equal_the_local_stores(pair: tuple[LocalStore, PostgresStor
         assert pr.lexical_search("nothing matches zzz", 5)[0].size == 0
 
 
+def by_chunk(r: Any, run: tuple[np.ndarray, np.ndarray]) -> tuple[list[str], np.ndarray]:
+    """A run with each id as its chunk's `chunk_id` (stores that number chunks apart)."""
+    rows = r.chunks(run[0].tolist())
+    return [rows[int(i)].chunk_id for i in run[0]], run[1]
+
+
+def same_chunks(got: tuple[list[str], np.ndarray], want: tuple[list[str], np.ndarray]) -> None:
+    """`same_run` on chunk_ids: equal scores; equal places unless the scores tie."""
+    assert len(got[0]) == len(want[0])
+    np.testing.assert_allclose(got[1], want[1], rtol=1e-4, atol=1e-6)
+    for i, (x, y) in enumerate(zip(got[0], want[0], strict=True)):
+        assert x == y or abs(float(got[1][i]) - float(want[1][i])) <= 1e-5 * abs(float(want[1][i]))
+
+
+def jump_ids(url: str, to: int) -> None:
+    """Make the PostgreSQL store's next chunk ids start at `to` (other posting blocks)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("SELECT setval('chunk_ids', %s)", (to,))
+
+
+@pytest.mark.parametrize("surgery_max", [BlockChanges.SURGERY_MAX, 0])
+def test_bm25_after_deletes_and_replaces_equals_the_local_stores(
+        postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        surgery_max: int) -> None:
+    """Replaced and deleted chunks leave the posting blocks (taken out of them, or, past
+    SURGERY_MAX, their ranges made again), in old ranges and new ones, ids close together and
+    far apart, also when a chunk is added and dropped in one transaction."""
+    monkeypatch.setattr(BlockChanges, "SURGERY_MAX", surgery_max)
+    docs, other = corpus(n_docs=30), corpus(n_docs=30, seed=7)
+    local, pg = LocalStore(tmp_path / "local"), PostgresStore(postgres_url)
+    fill(local, docs[:20])
+    fill(pg, docs[:20])
+    steps: list[tuple[int, list[int], list[int], list[int]]] = [
+        ((3 << SHIFT) + 5, [3, 7], [5], list(range(20, 25))),  # a later block range
+        (10_000_000, [3, 21], [8, 0], list(range(25, 30))),  # ids far apart
+    ]
+    for to, replace, delete, add in steps:
+        jump_ids(postgres_url, to)
+        for store in (local, pg):
+            with store.write() as w:
+                for d in replace:
+                    doc, _, vecs = docs[d]
+                    w.add_chunks(w.put_document(doc), other[d][1], vecs)
+                for d in delete:
+                    w.delete_document(w.document(docs[d][0].path).id)  # type: ignore[union-attr]
+                for d in add:
+                    w.add_chunks(w.put_document(docs[d][0]), docs[d][1], docs[d][2])
+                doc, chunks, vecs = docs[add[0]]  # added, then replaced, in one transaction
+                w.add_chunks(w.put_document(doc), other[add[0]][1][:2], vecs[:2])
+                w.commit()
+    with local.read() as lr, pg.read() as pr:
+        assert pr.counts() == lr.counts() and pr.verify() == []
+        for where in (None, 'team == "hr"', "year >= 2013 and bucket != 4"):
+            f = parse_filter(where)
+            for query in QUERIES:
+                for k in (5, 1000):
+                    want = by_chunk(lr, lr.lexical_search(query, k, f))
+                    got = by_chunk(pr, pr.lexical_search(query, k, f))
+                    same_chunks(got, want)
+    local.close()
+    pg.close()
+
+
+def test_a_failed_replace_leaves_the_blocks_as_they_were(postgres_url: str,
+                                                        tmp_path: Path) -> None:
+    """put_document drops the old chunks, then fails: its savepoint puts them back, and the
+    commit must not take their postings out of the blocks."""
+    docs = corpus(n_docs=6)
+    local, pg = LocalStore(tmp_path / "local"), PostgresStore(postgres_url)
+    fill(local, docs)
+    fill(pg, docs)
+    with pg.write() as w:
+        doc = docs[2][0]
+        with pytest.raises(psycopg.DataError):  # NUL: refused after the old chunks went
+            w.put_document(DocumentRecord(doc.path, "bad\x00hash", 1, 1.0, doc.meta))
+        w.add_chunks(w.put_document(docs[4][0]), docs[4][1], docs[4][2])  # goes on working
+        w.commit()
+    with local.write() as w:
+        w.add_chunks(w.put_document(docs[4][0]), docs[4][1], docs[4][2])
+        w.commit()
+    with local.read() as lr, pg.read() as pr:
+        assert pr.verify() == [] and pr.counts() == lr.counts()
+        for query in QUERIES:
+            same_chunks(by_chunk(pr, pr.lexical_search(query, 100)),
+                        by_chunk(lr, lr.lexical_search(query, 100)))
+    local.close()
+    pg.close()
+
+
+def test_a_selective_filter_checks_more_batches(postgres_url: str, tmp_path: Path) -> None:
+    """3000 chunks share a term and 6 pass the filter: the best 1024 hold too few of them,
+    the next batch has the rest, and the result is still the local store's."""
+    rng = np.random.default_rng(3)
+    docs = []
+    for d in range(60):
+        meta = {"bucket": 7 if d == 41 else d % 5}
+        chunks = [ChunkRecord(chunk_id=f"c{d}-{j}", source=f"d{d}", ordinal=j,
+                              text="common " + " ".join(rng.choice(VOCAB, 8)),
+                              text_hash=f"h{d}-{j}", start=0, end=1, meta=meta)
+                  for j in range(50)]
+        vecs = rng.standard_normal((50, DIM)).astype(np.float32)
+        docs.append((DocumentRecord(f"/d{d}", "h", 1, 1.0, meta), chunks, vecs))
+    local, pg = LocalStore(tmp_path / "local"), PostgresStore(postgres_url)
+    fill(local, docs)
+    fill(pg, docs)
+    f = parse_filter("bucket == 7")
+    with local.read() as lr, pg.read() as pr:
+        for query, k in (("common", 6), ("common river", 6), ("common river", 80)):
+            want = lr.lexical_search(query, k, f)
+            assert len(want[0]) == min(k, 50)
+            same_run(pr.lexical_search(query, k, f), want)
+        same_run(pr.lexical_search("common", 3000), lr.lexical_search("common", 3000))
+    local.close()
+    pg.close()
+
+
+def test_long_chunks_keep_exact_counts(postgres_url: str, tmp_path: Path) -> None:
+    """A chunk of more than 32767 terms: its blocks hold four-byte tf and length values, also
+    after the next commit appends short chunks' postings to them, and two-byte ones again
+    once it is deleted."""
+    docs = corpus(n_docs=6)
+    long_text = " ".join(["river"] * 33000 + ["stone"] * 40 + ["cloud"])
+    doc, chunks, vecs = docs[1]
+    chunks[2] = ChunkRecord(chunk_id="long", source=doc.path, ordinal=2, text=long_text,
+                            text_hash="long", start=0, end=len(long_text), meta=doc.meta)
+    local, pg = LocalStore(tmp_path / "local"), PostgresStore(postgres_url)
+    for store in (local, pg):
+        fill(store, docs[:4])
+        with store.write() as w:
+            for doc, chunks, vecs in docs[4:]:
+                w.add_chunks(w.put_document(doc), chunks, vecs)
+            w.commit()
+    with local.read() as lr, pg.read() as pr:
+        assert pr.verify() == []
+        for query in ("river", "stone cloud", "river grain"):
+            same_run(pr.lexical_search(query, 50), lr.lexical_search(query, 50))
+    for store in (local, pg):
+        with store.write() as w:
+            w.delete_document(w.document(docs[1][0].path).id)  # type: ignore[union-attr]
+            w.commit()
+    with local.read() as lr, pg.read() as pr:
+        assert pr.verify() == []
+        for query in ("river", "stone cloud", "river grain"):
+            same_run(pr.lexical_search(query, 50), lr.lexical_search(query, 50))
+    local.close()
+    pg.close()
+
+
+def test_a_version_1_store_gets_its_blocks_on_open(postgres_url: str) -> None:
+    """Schema 1 had no posting blocks: opening one makes them from the postings rows."""
+    docs = corpus(n_docs=8)
+    store = PostgresStore(postgres_url)
+    fill(store, docs)
+    with store.read() as r:
+        want = [r.lexical_search(q, 20) for q in QUERIES]
+    store.close()
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute("DROP TABLE lexical_blocks")
+        conn.execute("COMMENT ON TABLE ragline_meta IS 'ragline schema 1'")
+    store = PostgresStore(postgres_url)
+    with store.read() as r:
+        assert r.verify() == [] and r.stats()["schema"] == "2"
+        for q, run in zip(QUERIES, want, strict=True):
+            same_run(r.lexical_search(q, 20), run)
+    store.close()
+
+
 def test_dense_results_equal_the_local_stores(pair: tuple[LocalStore, PostgresStore]) -> None:
     local, pg = pair
     queries = np.random.default_rng(5).standard_normal((6, DIM)).astype(np.float32)
@@ -145,6 +314,45 @@ def test_other_bm25_text_settings_rebuild_the_postings(postgres_url: str,
     pg.close()
 
 
+def test_filtered_results_follow_commits_and_snapshots(postgres_url: str) -> None:
+    """What a filter keeps is cached per commit: a snapshot taken before a commit goes on
+    answering from before it, one taken after sees the chunks the commit changed."""
+    docs = corpus(n_docs=6)  # teams legal, hr, eng, legal, hr, eng
+    store = PostgresStore(postgres_url)
+    fill(store, docs)
+    f, other = parse_filter('team == "hr"'), parse_filter('team == "eng"')
+    query = docs[0][2][:1]
+
+    def kept(r: Any, team: str) -> set[int]:
+        return {i for i, c in r.chunks(r.chunk_ids().tolist()).items() if c.meta["team"] == team}
+
+    def check(r: Any, team: str, where: Any) -> None:
+        want = kept(r, team)
+        assert set(r.dense_search(query, 100, where)[0][0].tolist()) == want
+        assert set(r.lexical_search("river stone cloud ember", 100, where)[0].tolist()) <= want
+        assert r.lexical_search("river stone cloud ember", 100, where)[0].size > 0
+
+    with store.read() as before:
+        check(before, "hr", f)
+        old_hr = kept(before, "hr")
+        with store.write() as w:  # doc 1 leaves hr, doc 0 joins it
+            for d, team in ((0, "hr"), (1, "legal")):
+                doc, chunks, vecs = docs[d]
+                meta = {**doc.meta, "team": team}
+                w.add_chunks(w.put_document(DocumentRecord(doc.path, "new", 1, 1.0, meta)),
+                             [ChunkRecord(**{**c.__dict__, "meta": meta}) for c in chunks],
+                             vecs)
+            w.commit()
+        check(before, "hr", f)  # the cache of its commit
+        check(before, "eng", other)  # first asked after the commit, still of its snapshot
+        assert kept(before, "hr") == old_hr
+    with store.read() as after:
+        assert kept(after, "hr") != old_hr
+        check(after, "hr", f)
+        check(after, "eng", other)
+    store.close()
+
+
 # the HNSW path -----------------------------------------------------------------------------------
 def clustered(n: int, seed: int = 0) -> np.ndarray:
     """Vectors near 40 centres: neighbours that an approximate index can find."""
@@ -154,7 +362,12 @@ def clustered(n: int, seed: int = 0) -> np.ndarray:
     return v / np.linalg.norm(v, axis=1, keepdims=True)
 
 
-def test_hnsw_is_built_past_the_threshold_and_finds_what_exact_finds(postgres_url: str) -> None:
+@pytest.mark.parametrize("exact_max", [filtered.EXACT_MAX, 0])
+def test_hnsw_is_built_past_the_threshold_and_finds_what_exact_finds(
+        postgres_url: str, monkeypatch: pytest.MonkeyPatch, exact_max: int) -> None:
+    """With a filter, exact over the kept rows; or (exact_max 0) HNSW's wider walk, then exact
+    when the walk finds fewer than k."""
+    monkeypatch.setattr(filtered, "EXACT_MAX", exact_max)
     store = PostgresStore(postgres_url + "?hnsw_threshold=500")
     vecs = clustered(2000)
     with store.write() as w:

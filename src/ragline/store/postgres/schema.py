@@ -17,10 +17,13 @@ from pgvector.psycopg import register_vector
 from psycopg.conninfo import conninfo_to_dict
 
 from ragline.errors import RaglineError
+from ragline.store.postgres.lexical import BlockChanges
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 #: marks the tables as ragline's, and their version (info() stays empty for a new store)
 SCHEMA_COMMENT = f"ragline schema {SCHEMA_VERSION}"
+#: version 1 lacked the posting blocks; opening one adds them (`_upgrade`)
+SCHEMA_V1 = "ragline schema 1"
 #: pg_advisory_xact_lock keys: one serializes writers, one the first schema creation
 WRITE_LOCK = 0x7261676C696E6501  # "raglin" + 1
 SCHEMA_LOCK = 0x7261676C696E6502
@@ -30,7 +33,24 @@ CONNECT_TIMEOUT = 10
 
 # The vector column is added when the dimension becomes known (`vector_column`).
 # Postings carry the chunk's length so BM25 reads the covering primary key alone;
-# `terms.df` and `lexical_stats` are kept in step by the writer, in its transaction.
+# `terms.df`, `lexical_stats` and `lexical_blocks` are kept in step by the writer, in its
+# transaction. Blocks are stored uncompressed (EXTERNAL): a search reads them whole.
+# `lexical_stats.stamp` is new at every commit that changed anything: what a filter keeps
+# is cached under it (`filtered.py`).
+VERSION_2 = """
+ALTER TABLE lexical_stats ADD COLUMN IF NOT EXISTS stamp bigint NOT NULL DEFAULT 0;
+CREATE TABLE IF NOT EXISTS lexical_blocks (
+    term text NOT NULL,
+    r bigint NOT NULL,
+    ids bytea NOT NULL,
+    tfs bytea NOT NULL,
+    lens bytea NOT NULL,
+    PRIMARY KEY (term, r)
+);
+ALTER TABLE lexical_blocks ALTER COLUMN ids SET STORAGE EXTERNAL,
+    ALTER COLUMN tfs SET STORAGE EXTERNAL, ALTER COLUMN lens SET STORAGE EXTERNAL;
+CREATE INDEX IF NOT EXISTS lexical_blocks_range ON lexical_blocks (r);
+"""
 SCHEMA = f"""
 CREATE EXTENSION IF NOT EXISTS vector;
 CREATE TABLE IF NOT EXISTS ragline_meta (key text PRIMARY KEY, value text NOT NULL);
@@ -78,6 +98,7 @@ CREATE TABLE IF NOT EXISTS lexical_stats (
     total_len bigint NOT NULL
 );
 INSERT INTO lexical_stats VALUES (true, 0, 0) ON CONFLICT DO NOTHING;
+{VERSION_2}
 COMMENT ON TABLE ragline_meta IS '{SCHEMA_COMMENT}';
 """
 
@@ -175,6 +196,8 @@ def create_schema(target: Target) -> psycopg.Connection[Any]:
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
                 if _schema_version(conn) is None:  # not made meanwhile by another process
                     conn.execute(SCHEMA)  # type: ignore[arg-type]
+            elif _schema_version(conn) == SCHEMA_V1:
+                _upgrade(conn)
         version = _schema_version(conn)
         conn.rollback()
         if version != SCHEMA_COMMENT:
@@ -189,6 +212,17 @@ def create_schema(target: Target) -> psycopg.Connection[Any]:
         conn.close()
         raise
     return conn
+
+
+def _upgrade(conn: psycopg.Connection[Any]) -> None:
+    """Version 1 to 2: the posting blocks, made from the postings rows, and the commit stamp,
+    with writers held off (they take the write lock) so that no commit goes by without them."""
+    conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
+    conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+    if _schema_version(conn) == SCHEMA_V1:  # not upgraded meanwhile by another process
+        conn.execute(VERSION_2)  # type: ignore[arg-type]
+        BlockChanges(every=True).write(conn)
+        conn.execute(f"COMMENT ON TABLE ragline_meta IS '{SCHEMA_COMMENT}'")  # type: ignore[arg-type]
 
 
 def _schema_version(conn: psycopg.Connection[Any]) -> str | None:

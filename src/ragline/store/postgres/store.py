@@ -7,7 +7,9 @@ one after another (a second one waits) and each sees the state the last one comm
 Reads: a REPEATABLE READ, READ ONLY transaction per `read()`, so every call of one reader
 answers from one snapshot. Dense search is exact (pgvector's `<#>` over every row) until the
 index passes `hnsw_threshold` chunks; the commit that gets it there builds an HNSW index.
-BM25 is computed in SQL from postings rows (`lexical.py`), with the local store's formula.
+BM25 is scored in numpy from packed posting blocks (`lexical.py`), with the local store's
+formula. A filter's kept ids are cached per commit; dense search is exact over them unless
+they are many (`filtered.py`).
 """
 
 from __future__ import annotations
@@ -26,13 +28,15 @@ from ragline.errors import IndexLockedError, RaglineError
 from ragline.store.base import ChunkRecord, DocumentRecord, Run, check_vectors, empty_run
 from ragline.store.filters import Filter, to_sql
 from ragline.store.lexical import Analyzer, Bm25Settings
-from ragline.store.postgres import schema
-from ragline.store.postgres.lexical import analysis_key, bm25_query
+from ragline.store.postgres import filtered, schema
+from ragline.store.postgres.filtered import IdArray, KeptCache
+from ragline.store.postgres.lexical import BAD_BLOCKS, BLOCKS, Scored, analysis_key, score_blocks
 from ragline.store.postgres.writer import (
     DEFAULT_HNSW_THRESHOLD,
     DOC_SELECT,
     HNSW_INDEX,
     PostgresWriter,
+    WriteSettings,
     doc_record,
 )
 
@@ -70,6 +74,7 @@ class PostgresStore:
         self._lock = threading.Lock()
         self._pid = os.getpid()
         self._analyzers: dict[str, Analyzer] = {}
+        self.filter_cache = KeptCache()  # what filters keep, per commit
         self._release(_reader_settings(schema.create_schema(self._target)))
 
     def query_analyzer(self, info: dict[str, str]) -> Analyzer:
@@ -90,6 +95,7 @@ class PostgresStore:
         if self._pid != os.getpid():
             with self._lock:  # the parent's sockets: never used (or closed) from here
                 self._pid, self._conns, self._local = os.getpid(), [], threading.local()
+                self.filter_cache = KeptCache()  # its lock may have been held at the fork
         idle = getattr(self._local, "idle", None)
         if idle is None:
             idle = self._local.idle = []
@@ -163,7 +169,8 @@ class PostgresStore:
         conn = schema.connect(self._target)
         self._local.writing = True
         try:
-            yield PostgresWriter(self, conn)
+            yield PostgresWriter(WriteSettings(self.lexical_settings, self.analyzer,
+                                               self.hnsw_threshold), conn)
         except psycopg.OperationalError as e:
             raise schema.server_error(self._target, e) from e
         finally:
@@ -174,9 +181,10 @@ class PostgresStore:
 
 
 def _reader_settings(conn: psycopg.Connection[Any]) -> psycopg.Connection[Any]:
-    """Session settings of a reader connection, set once: snapshots, room for BM25's
-    aggregate (spilling 100k candidates to disk doubles its time), HNSW search settings."""
+    """Session settings of a reader connection, set once: snapshots, room for sorts, HNSW
+    search settings, and the dumper of id arrays."""
     try:
+        conn.adapters.register_dumper(IdArray, filtered.IdArrayDumper)
         conn.execute(f"SET work_mem = '64MB'; SET hnsw.ef_search = {HNSW_EF_SEARCH}; "
                      "SET hnsw.iterative_scan = relaxed_order")
         conn.commit()
@@ -198,6 +206,7 @@ class PostgresReader:
         self._info = info
         self._fields: dict[str, str] | None = None
         self._ef_search = HNSW_EF_SEARCH  # the session's; raised per transaction for big k
+        self._stamp: int | None = None  # lexical_stats.stamp, read once a filter needs it
 
     def _rows(self, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
         return self._conn.execute(sql, params).fetchall()  # type: ignore[arg-type]
@@ -240,53 +249,73 @@ class PostgresReader:
     def vectors(self, ids: Sequence[int]) -> np.ndarray:
         return _vectors(self._conn, self._info, ids)
 
-    def _where(self, where: Filter | None, column: str) -> tuple[str, list[Any]] | None:
+    def _where(self, where: Filter | None) -> tuple[str, list[Any]] | None:
         return None if where is None else to_sql(where, self.fields(), "postgres",
-                                                  column=column)
+                                                  column="c.meta")
+
+    def _kept(self, cond: tuple[str, list[Any]]) -> np.ndarray:
+        """Sorted ids of the chunks a filter keeps in this snapshot (`filtered.py`)."""
+        if self._stamp is None:
+            self._stamp = filtered.stamp(self._conn)
+        return self._store.filter_cache.ids(self._conn, cond, self._stamp)
 
     def dense_search(self, queries: np.ndarray, k: int,
                      where: Filter | None = None) -> list[Run]:
         q = np.atleast_2d(queries)
-        cond = self._where(where, "meta")
+        cond = self._where(where)
         if "dim" not in self._info or k <= 0:
             return [empty_run() for _ in range(len(q))]
         q = check_vectors(q, int(self._info["dim"]))
         hnsw = self._info.get("vector_index", "exact").startswith("hnsw")
-        return [self._dense_one(row, k, cond, hnsw) for row in q]
+        kept = None if cond is None else self._kept(cond)
+        if kept is not None and (len(kept) <= filtered.EXACT_MAX or not hnsw):
+            return [self._exact(row, k, kept) for row in q]
+        return [self._hnsw(row, k, cond, kept) if hnsw else self._exact(row, k, None)
+                for row in q]
 
-    def _dense_one(self, query: np.ndarray, k: int, cond: tuple[str, list[Any]] | None,
-                   hnsw: bool) -> Run:
+    def _exact(self, query: np.ndarray, k: int, kept: np.ndarray | None) -> Run:
+        """The k best of every row, or of the rows a filter kept, each read by its primary
+        key (`score DESC` is no order the HNSW index gives, so it is not used)."""
+        if kept is None:
+            return _run(self._rows("SELECT id, (embedding <#> %s) * -1 AS score FROM chunks "
+                                   "ORDER BY score DESC, id LIMIT %s", [query, k]))
+        if not len(kept):
+            return empty_run()
+        return _run(self._rows("SELECT id, (embedding <#> %s) * -1 AS score FROM chunks "
+                               "WHERE id = ANY(%s) ORDER BY score DESC, id LIMIT %s",
+                               [query, IdArray(kept), k]))
+
+    def _hnsw(self, query: np.ndarray, k: int, cond: tuple[str, list[Any]] | None,
+              kept: np.ndarray | None) -> Run:
+        """The HNSW walk: unfiltered, or with a filter that keeps many rows, walked wider."""
         sql_where, params = ("", []) if cond is None else (f"WHERE {cond[0]}", cond[1])
-        if hnsw:
-            ef = min(max(k, HNSW_EF_SEARCH), 1000)
-            if ef > self._ef_search:  # for the rest of this snapshot's transaction
-                self._conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(ef),))
-                self._ef_search = ef
-            # more than k rows: the walk yields them a little out of order (relaxed), so the
-            # best k of more, sorted exactly here, hold more of the true top k; with a filter
-            # each extra row costs more of the walk, so fewer extra
-            fetch = max(k, ef if cond is None else min(ef, 2 * k))
-            rows = self._rows(f"SELECT id, (embedding <#> %s) * -1 AS score FROM chunks "
-                              f"{sql_where} ORDER BY embedding <#> %s LIMIT %s",
-                              [query, *params, query, fetch])
-            if len(rows) >= k:
-                rows.sort(key=lambda r: (-r[1], r[0]))
-                return _run(rows[:k])
-            # fewer than k: a filter the graph walk gave up on, or unreachable nodes
-        # `score DESC` is no order the HNSW index gives, so this one reads every row
-        rows = self._rows(f"SELECT id, (embedding <#> %s) * -1 AS score FROM chunks "
-                          f"{sql_where} ORDER BY score DESC, id LIMIT %s", [query, *params, k])
-        return _run(rows)
+        ef = min(max(k, HNSW_EF_SEARCH if cond is None else filtered.FILTERED_EF), 1000)
+        if ef > self._ef_search:  # for the rest of this snapshot's transaction
+            self._conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(ef),))
+            self._ef_search = ef
+        # more than k rows: the walk yields them a little out of order (relaxed), so the
+        # best k of more, sorted exactly here, hold more of the true top k
+        rows = self._rows(f"SELECT id, (embedding <#> %s) * -1 AS score FROM chunks c "
+                          f"{sql_where} ORDER BY embedding <#> %s LIMIT %s",
+                          [query, *params, query, max(k, ef)])
+        if len(rows) >= k:
+            rows.sort(key=lambda r: (-r[1], r[0]))
+            return _run(rows[:k])
+        # fewer than k: a filter the graph walk gave up on, or unreachable nodes
+        return self._exact(query, k, kept)
 
     def lexical_search(self, query: str, k: int, where: Filter | None = None) -> Run:
-        cond = self._where(where, "c.meta")
+        cond = self._where(where)
         terms = list(dict.fromkeys(self._store.query_analyzer(self._info).terms(query)))
         if not terms or k <= 0:
             return empty_run()
-        sql, params = bm25_query(terms, k, self._store.lexical_settings, cond)
-        rows = self._rows(sql, params)
-        return (np.array([r[0] for r in rows], dtype=np.int64),
-                np.array([r[1] for r in rows], dtype=np.float32))
+        rows = self._conn.cursor(binary=True).execute(BLOCKS, (terms,)).fetchall()
+        scored = score_blocks(rows, terms, self._store.lexical_settings)
+        if cond is not None:  # scores are over all chunks; the filter only drops some
+            keep = filtered.kept_mask(scored.ids, self._kept(cond))
+            scored = Scored(scored.ids[keep], scored.scores[keep])
+        best = scored.ranked(k)
+        return scored.ids[best], scored.scores[best]
 
     def stats(self) -> dict[str, object]:
         size, vectors = self._rows(
@@ -350,6 +379,9 @@ def _verify(conn: psycopg.Connection[Any], info: dict[str, str]) -> list[str]:
                   "OR p.lo <> c.lex_len OR p.hi <> c.lex_len")
     if bad_len:
         problems.append(f"{bad_len} chunks disagree with their postings on their length")
+    bad_blocks = one(BAD_BLOCKS)
+    if bad_blocks:
+        problems.append(f"{bad_blocks} posting blocks differ from the postings rows")
     if "dim" in info:
         no_vec = one("SELECT count(*) FROM chunks WHERE embedding IS NULL")
         if no_vec:

@@ -6,14 +6,18 @@ its statements sees the last commit of every other writer. Chunks and postings a
 (COPY); document frequencies and the BM25 totals are summed in memory and written once, at
 commit: updating the same `terms` rows for every batch of one transaction leaves chains of
 row versions that every later batch has to walk (10k chunks took 330 s that way, 12 s now).
+The posting blocks that searches read (`lexical.py`) follow at commit too: the postings of
+added chunks are appended to them, deleted ones taken out.
 """
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import psycopg
@@ -28,11 +32,9 @@ from ragline.store.base import (
     check_info,
     check_vectors,
 )
+from ragline.store.lexical import Analyzer, Bm25Settings
 from ragline.store.postgres import schema
-from ragline.store.postgres.lexical import Postings, analysis_key, postings
-
-if TYPE_CHECKING:
-    from ragline.store.postgres.store import PostgresStore
+from ragline.store.postgres.lexical import BlockChanges, Postings, analysis_key, postings
 
 DOC_SELECT = "id, path, hash, size, mtime, meta"
 HNSW_M, HNSW_EF_CONSTRUCTION = 16, 64
@@ -55,12 +57,21 @@ def doc_record(row: Sequence[Any]) -> DocumentRecord:
                           id=row[0])
 
 
+@dataclass(frozen=True)
+class WriteSettings:
+    """What a writer needs of its store (and no more, so this module does not import it)."""
+
+    lexical_settings: Bm25Settings
+    analyzer: Analyzer
+    hnsw_threshold: int | None
+
+
 class PostgresWriter:
     """The open write unit: a transaction holding the write lock; its reads see its own
     changes. Each change is a savepoint, so a failed one leaves the unit usable."""
 
-    def __init__(self, store: PostgresStore, conn: psycopg.Connection[Any]) -> None:
-        self._store = store
+    def __init__(self, settings: WriteSettings, conn: psycopg.Connection[Any]) -> None:
+        self._store = settings
         self._conn = conn
         self._begin()
 
@@ -71,6 +82,7 @@ class PostgresWriter:
         self._dirty = False
         self._df: Counter[str] = Counter()  # df changes not yet in `terms`
         self._chunks = self._length = 0  # changes not yet in `lexical_stats`
+        self._blocks = BlockChanges()  # for the posting blocks, at commit
         key = analysis_key(self._store.lexical_settings)
         if self._info.get("lexical", key) != key:
             self._rebuild_postings()
@@ -134,7 +146,7 @@ class PostgresWriter:
                 "ingested_at = excluded.ingested_at, meta = excluded.meta RETURNING id",
                 (doc.path, doc.hash, doc.size, doc.mtime, time.time(), Jsonb(dict(doc.meta))))
         if dropped is not None:
-            self._count(dropped, -1)
+            self._dropped(dropped)
         self._dirty = True
         return int(row[0][0])
 
@@ -146,16 +158,24 @@ class PostgresWriter:
         with self._conn.transaction():
             dropped = self._drop_chunks(document_id)
             self._conn.execute("DELETE FROM documents WHERE id = %s", (document_id,))
-        self._count(dropped, -1)
+        self._dropped(dropped)
         self._dirty = True
 
-    def _drop_chunks(self, document_id: int) -> Postings:
-        """Delete a document's chunks and their postings; returns what they counted."""
-        terms = self._rows("DELETE FROM postings p USING chunks c WHERE c.document_id = %s "
-                           "AND p.chunk_id = c.id RETURNING p.term", (document_id,))
+    def _drop_chunks(self, document_id: int) -> tuple[Postings, list[tuple[str, int]]]:
+        """Delete a document's chunks and their postings; returns what they counted and the
+        (term, chunk id) of each posting, for `_dropped` once the savepoint holds."""
+        gone = self._rows("DELETE FROM postings p USING chunks c WHERE c.document_id = %s "
+                          "AND p.chunk_id = c.id RETURNING p.term, p.chunk_id", (document_id,))
         lengths = self._rows("DELETE FROM chunks WHERE document_id = %s RETURNING lex_len",
                              (document_id,))
-        return Postings([n for (n,) in lengths], [], Counter(t for (t,) in terms))
+        lex = Postings([n for (n,) in lengths], [], Counter(t for t, _ in gone))
+        return lex, gone  # type: ignore[return-value]
+
+    def _dropped(self, dropped: tuple[Postings, list[tuple[str, int]]]) -> None:
+        """Take dropped chunks out of the pending totals and blocks (not before their savepoint
+        is released: one rolled back leaves them where they were)."""
+        self._count(dropped[0], -1)
+        self._blocks.drop(dropped[1])
 
     def _count(self, lex: Postings, sign: int) -> None:
         """Add (sign 1) or remove (-1) chunks' terms and lengths from the pending totals."""
@@ -191,6 +211,7 @@ class PostgresWriter:
                                     c.text_hash, c.page, c.heading, c.title, c.start, c.end,
                                     Jsonb(dict(c.meta)), n, vec))
             self._copy_postings(lex)
+        self._blocks.added.extend(ids)
         self._count(lex, 1)
         self._set_meta(lexical=analysis_key(settings))
         self._dirty = True
@@ -205,7 +226,8 @@ class PostgresWriter:
             copy.write(data.encode())
 
     def _flush_lexical(self) -> None:
-        """Write the pending df changes and totals (once per commit, see the module doc)."""
+        """Write the pending df changes, totals and blocks (once per commit, see the module
+        doc)."""
         df = {t: n for t, n in self._df.items() if n}
         if df:
             gone = self._rows(
@@ -215,10 +237,12 @@ class PostgresWriter:
             unused = [t for t, n in gone if n <= 0]
             if unused:
                 self._conn.execute("DELETE FROM terms WHERE term = ANY(%s)", (unused,))
-        if self._chunks or self._length:
-            self._conn.execute("UPDATE lexical_stats SET chunks = chunks + %s, "
-                               "total_len = total_len + %s", (self._chunks, self._length))
+        self._conn.execute("UPDATE lexical_stats SET chunks = chunks + %s, total_len = "
+                           "total_len + %s, stamp = %s",
+                           (self._chunks, self._length, secrets.randbits(63)))
+        self._blocks.write(self._conn)
         self._df, self._chunks, self._length = Counter(), 0, 0
+        self._blocks = BlockChanges()
 
     def _rebuild_postings(self) -> None:
         """Postings made with another title weight or stemmer: make them again from the
@@ -227,6 +251,8 @@ class PostgresWriter:
         for table in ("postings", "terms"):
             self._conn.execute(f"DELETE FROM {table}")  # not TRUNCATE: readers go on reading
         self._conn.execute("UPDATE lexical_stats SET chunks = 0, total_len = 0")
+        self._blocks = BlockChanges(every=True)  # at commit
+        self._dirty = True
         with self._conn.cursor(name="ragline_rebuild") as cur:
             cur.execute("SELECT id, title, heading, text FROM chunks ORDER BY id")
             while batch := cur.fetchmany(2000):
