@@ -35,6 +35,19 @@ def embedder():
     return emb
 
 
+@pytest.fixture(scope="session")
+def smollm2() -> Path:
+    """SmolLM2-135M's GGUF (a test dependency): fast LLM plumbing for generate/ and serve/."""
+    from ragline.errors import RaglineError
+    from ragline.generate.models import smollm2_path
+
+    pytest.importorskip("xllamacpp")
+    try:
+        return smollm2_path()
+    except RaglineError as e:
+        pytest.skip(str(e))
+
+
 @pytest.fixture
 def docs_sample() -> Path:
     path = shared_data() / "docs-sample"

@@ -37,17 +37,6 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def smollm2() -> Path:
-    from ragline.generate.models import smollm2_path
-
-    pytest.importorskip("xllamacpp")
-    try:
-        return smollm2_path()
-    except RaglineError as e:
-        pytest.skip(str(e))
-
-
-@pytest.fixture(scope="session")
 def qwen_backend():
     """The default model, loaded once for the session (~3 s on 2 idle cores)."""
     from ragline.generate.embedded import EmbeddedBackend

@@ -10,23 +10,10 @@ from typing import Any
 
 import pytest
 
-from ragline.errors import RaglineError
-
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 
 from serve_helpers import EXAMPLE, Server  # noqa: E402
-
-
-@pytest.fixture(scope="session")
-def smollm2() -> Path:
-    from ragline.generate.models import smollm2_path
-
-    pytest.importorskip("xllamacpp")
-    try:
-        return smollm2_path()
-    except RaglineError as e:
-        pytest.skip(str(e))
 
 
 @pytest.fixture(scope="session")

@@ -33,11 +33,11 @@ from ragline.store.postgres.filtered import IdArray, KeptCache
 from ragline.store.postgres.lexical import BAD_BLOCKS, BLOCKS, Scored, analysis_key, score_blocks
 from ragline.store.postgres.writer import (
     DEFAULT_HNSW_THRESHOLD,
-    DOC_SELECT,
     HNSW_INDEX,
     PostgresWriter,
     WriteSettings,
-    doc_record,
+    all_documents,
+    find_document,
 )
 
 #: hnsw.ef_search: at least k, and at least this many (at 100k clustered 384-d vectors:
@@ -225,12 +225,10 @@ class PostgresReader:
         return dict(self._fields)
 
     def document(self, path: str) -> DocumentRecord | None:
-        rows = self._rows(f"SELECT {DOC_SELECT} FROM documents WHERE path = %s", (path,))
-        return doc_record(rows[0]) if rows else None
+        return find_document(self._conn, path)
 
     def documents(self) -> list[DocumentRecord]:
-        return [doc_record(r) for r in self._rows(
-            f'SELECT {DOC_SELECT} FROM documents ORDER BY path COLLATE "C"')]
+        return all_documents(self._conn)
 
     def chunk_ids(self) -> np.ndarray:
         rows = self._rows("SELECT id FROM chunks ORDER BY id")

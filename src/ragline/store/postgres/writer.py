@@ -57,6 +57,19 @@ def doc_record(row: Sequence[Any]) -> DocumentRecord:
                           id=row[0])
 
 
+def find_document(conn: psycopg.Connection[Any], path: str) -> DocumentRecord | None:
+    """The document at `path`, as the connection's transaction sees it (reader or writer)."""
+    row = conn.execute(f"SELECT {DOC_SELECT} FROM documents WHERE path = %s",
+                       (path,)).fetchone()
+    return doc_record(row) if row else None
+
+
+def all_documents(conn: psycopg.Connection[Any]) -> list[DocumentRecord]:
+    """Every document, by path in byte order (the local store's order)."""
+    rows = conn.execute(f'SELECT {DOC_SELECT} FROM documents ORDER BY path COLLATE "C"')
+    return [doc_record(r) for r in rows.fetchall()]
+
+
 @dataclass(frozen=True)
 class WriteSettings:
     """What a writer needs of its store (and no more, so this module does not import it)."""
@@ -126,12 +139,10 @@ class PostgresWriter:
             self._dirty = True
 
     def document(self, path: str) -> DocumentRecord | None:
-        rows = self._rows(f"SELECT {DOC_SELECT} FROM documents WHERE path = %s", (path,))
-        return doc_record(rows[0]) if rows else None
+        return find_document(self._conn, path)
 
     def documents(self) -> list[DocumentRecord]:
-        return [doc_record(r) for r in self._rows(
-            f'SELECT {DOC_SELECT} FROM documents ORDER BY path COLLATE "C"')]
+        return all_documents(self._conn)
 
     # changes --------------------------------------------------------------------------------
     def put_document(self, doc: DocumentRecord) -> int:
