@@ -25,7 +25,7 @@ from ragline.generate.answer import AskResult
 from ragline.generate.base import LLMBackend
 from ragline.index import Index
 from ragline.serve import documents, openai_compat
-from ragline.serve.catalog import chunk_dict
+from ragline.serve.catalog import chunk_dict, find_chunk
 from ragline.serve.errors import ApiError, Where, check_where, validation_message
 from ragline.serve.metrics import MetricsMiddleware
 from ragline.serve.queue import GenerationRun, QueueFull
@@ -125,7 +125,7 @@ def create_app(index: Index, backend: LLMBackend, settings: ServeSettings) -> Fa
 
     @app.get("/v1/chunks/{chunk_id}", tags=["documents"], dependencies=[Depends(state.read)])
     def chunk(chunk_id: str) -> dict[str, Any]:
-        row = state.catalog.chunk(chunk_id)
+        row = find_chunk(state.index.store, chunk_id)
         if row is None:
             raise ApiError(404, f"no chunk with id {chunk_id!r}")
         return chunk_dict(row)

@@ -20,6 +20,7 @@ from starlette.datastructures import UploadFile
 
 from ragline.ingest.loaders import LOADERS, supported
 from ragline.ingest.metadata import MetadataError, parse_assignments
+from ragline.serve.catalog import document_list
 from ragline.serve.errors import ApiError
 from ragline.serve.state import Services
 
@@ -165,7 +166,7 @@ def register(app: FastAPI, state: Services) -> None:
 
     @app.get("/v1/documents", tags=["documents"], dependencies=[Depends(state.read)])
     def list_documents() -> dict[str, Any]:
-        return {"documents": state.catalog.documents()}
+        return {"documents": document_list(state.index.store)}
 
     @app.delete("/v1/documents/{doc_id}", tags=["documents"], status_code=204,
                 dependencies=[Depends(state.write)], response_class=Response)

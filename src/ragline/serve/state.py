@@ -17,7 +17,6 @@ from ragline.generate.base import LLMBackend
 from ragline.generate.factory import DEFAULT_MIN_SCORE
 from ragline.index import Index
 from ragline.serve.auth import Auth
-from ragline.serve.catalog import Catalog
 from ragline.serve.jobs import Job, Jobs
 from ragline.serve.keys import KeyStore
 from ragline.serve.metrics import Metrics
@@ -53,7 +52,6 @@ class Services:
         self.write = self.auth.dependency("write")
         self.queue = GenerationQueue(settings.max_queue, self.metrics)
         self.write_lock = threading.Lock()  # the store has one writer: jobs and deletes
-        self.catalog = Catalog(index.store)
         self.jobs = Jobs(index, self.write_lock, on_finish=self._job_finished)
         self.uploads = Path(settings.folder) / "uploads"
 

@@ -150,6 +150,12 @@ class StoreReader(Protocol):
     def document_chunks(self, document_id: int) -> list[ChunkRecord]:
         """A document's chunks in order."""
 
+    def chunk_by_key(self, chunk_id: str) -> ChunkRecord | None:
+        """The chunk with this `chunk_id` (the string key citations and links carry)."""
+
+    def chunk_counts(self) -> dict[int, int]:
+        """Document id -> how many chunks it has (documents without chunks are left out)."""
+
     def vectors(self, ids: Sequence[int]) -> np.ndarray:
         """Stored vectors for `ids`, in order."""
 

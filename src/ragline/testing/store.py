@@ -148,6 +148,10 @@ class StoreConformance:
             assert len(set(r.chunk_ids().tolist())) == 160
             np.testing.assert_allclose(r.vectors(ids[::-1]), unit(4, 7)[::-1], atol=1e-6)
             assert set(r.chunks(ids + [10**9])) == set(ids)
+            assert r.chunk_by_key("c7-2") == chunks[2] and r.chunk_by_key("nope") is None
+            counts = r.chunk_counts()
+            assert len(counts) == 40 and set(counts.values()) == {4}
+            assert counts[doc.id] == 4
             assert r.verify() == []
 
     def test_replace_drops_the_old_chunks(self, filled: IndexStore) -> None:

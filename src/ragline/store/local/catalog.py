@@ -181,6 +181,15 @@ class Catalog:
                                  "ORDER BY ordinal, id", (document_id,))
         return [_chunk(r) for r in rows]
 
+    def chunk_by_key(self, chunk_id: str) -> ChunkRecord | None:
+        row = self.conn.execute(f"SELECT {_CHUNK_SELECT} FROM chunks WHERE chunk_id = ?",
+                                (chunk_id,)).fetchone()
+        return _chunk(row) if row else None
+
+    def chunk_counts(self) -> dict[int, int]:
+        return dict(self.conn.execute(
+            "SELECT document_id, COUNT(*) FROM chunks GROUP BY document_id").fetchall())
+
     def chunk_ids(self) -> list[int]:
         return [r[0] for r in self.conn.execute("SELECT id FROM chunks ORDER BY id")]
 

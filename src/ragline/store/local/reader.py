@@ -66,6 +66,12 @@ class LocalReader:
     def document_chunks(self, document_id: int) -> list[ChunkRecord]:
         return self._catalog.document_chunks(document_id)
 
+    def chunk_by_key(self, chunk_id: str) -> ChunkRecord | None:
+        return self._catalog.chunk_by_key(chunk_id)
+
+    def chunk_counts(self) -> dict[int, int]:
+        return self._catalog.chunk_counts()
+
     def vectors(self, ids: Sequence[int]) -> np.ndarray:
         return self._vectors().get(np.asarray(ids, dtype=np.int64))
 

@@ -244,6 +244,15 @@ class PostgresReader:
             f"SELECT {_CHUNK_SELECT} FROM chunks c WHERE c.document_id = %s "
             "ORDER BY c.ordinal, c.id", (document_id,))]
 
+    def chunk_by_key(self, chunk_id: str) -> ChunkRecord | None:
+        rows = self._rows(f"SELECT {_CHUNK_SELECT} FROM chunks c WHERE c.chunk_id = %s",
+                          (chunk_id,))
+        return _chunk(rows[0]) if rows else None
+
+    def chunk_counts(self) -> dict[int, int]:
+        return {int(d): int(n) for d, n in self._rows(
+            "SELECT document_id, count(*) FROM chunks GROUP BY document_id")}
+
     def vectors(self, ids: Sequence[int]) -> np.ndarray:
         return _vectors(self._conn, self._info, ids)
 
