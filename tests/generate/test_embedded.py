@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -76,3 +77,28 @@ def test_runtime_logs_are_silenced(smollm2: Path) -> None:
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip()
     assert out.stderr == ""
+
+
+def _rss_mib() -> float:
+    with open("/proc/self/status", encoding="ascii") as fh:
+        line = next(x for x in fh if x.startswith("VmRSS:"))
+    return int(line.split()[1]) / 1024
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads Linux's /proc")
+def test_memory_does_not_grow_with_each_new_prompt(small: EmbeddedBackend) -> None:
+    """llama.cpp's host-RAM prompt cache (8 GiB by default) kept every past prompt's KV state:
+    ~9 MB per distinct 420-token prompt here. A server answering new questions all day must
+    not grow with each one."""
+    rng = random.Random(0)
+    vocab = [f"word{i}" for i in range(2000)]
+
+    def ask_new() -> None:
+        text = " ".join(rng.choice(vocab) for _ in range(90))
+        "".join(small.generate([{"role": "user", "content": text + "\nSummarise."}]))
+
+    ask_new()  # warm: buffers sized once
+    before = _rss_mib()
+    for _ in range(4):
+        ask_new()
+    assert _rss_mib() - before < 15, "memory grew with each new prompt"
