@@ -63,6 +63,9 @@ def serve(
                                      "without a key (uploads and deletes still need one)."),
     max_queue: int = typer.Option(8, "--max-queue", min=0, help="Answers that may wait for "
                                   "the model; more are refused with 503 and Retry-After."),
+    search_workers: int | None = typer.Option(
+        None, "--search-workers", min=1, help="Searches that may run at once (default: the "
+        "cores); one fewer while the model generates, so answers are not starved."),
     max_upload_mb: int = typer.Option(50, "--max-upload-mb", min=1, help="Largest upload "
                                       "(all files of one request together), in MB."),
     k: int | None = typer.Option(None, "-k", "--top-k", min=1, max=100,
@@ -106,7 +109,8 @@ def serve(
         if load is not None:
             load()
         settings = ServeSettings(folder=folder, public_read=public_read, max_queue=max_queue,
-                                 max_upload_mb=max_upload_mb, k=cfg.k, min_score=cfg.min_score)
+                                 search_workers=search_workers, max_upload_mb=max_upload_mb,
+                                 k=cfg.k, min_score=cfg.min_score)
         app = create_app(idx, backend, settings)
         shown = f"[{host}]" if ":" in host else host
         err_console.print(f"ragline: serving {escape(idx.location)} with {escape(backend.name)} "

@@ -108,7 +108,8 @@ def create_app(index: Index, backend: LLMBackend, settings: ServeSettings) -> Fa
     @app.post("/v1/search", tags=["search"], dependencies=[Depends(state.read)])
     def search(body: SearchRequest) -> dict[str, Any]:
         check_where(body.where)
-        result = index.search(body.query, k=body.k, mode=body.mode, where=body.where)
+        with state.searches.slot():
+            result = index.search(body.query, k=body.k, mode=body.mode, where=body.where)
         return result.to_dict()
 
     @app.post("/v1/ask", tags=["search"], dependencies=[Depends(state.read)],

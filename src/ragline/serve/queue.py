@@ -10,7 +10,8 @@ Each generation runs in a thread of its own; the request's coroutine relays its 
 the client goes away the coroutine is cancelled and sets the run's `cancel` event: the asker
 stops at the model's next piece and closes the backend's stream, which stops llama.cpp (or
 drops the HTTP stream). The thread hands the semaphore back only when it has ended, so the
-next generation never overlaps the previous one on the model.
+next generation never overlaps the previous one on the model. While it runs, the search gate
+(`cpu.py`) lets one search fewer use the CPU.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any, Generic, TypeVar
 
 from ragline.generate.base import GenerationCancelled
+from ragline.serve.cpu import SearchGate
 from ragline.serve.metrics import Metrics
 
 T = TypeVar("T")
@@ -41,9 +43,11 @@ class QueueFull(Exception):
 class GenerationQueue:
     """All its methods run on the event loop's thread (so plain counters are safe)."""
 
-    def __init__(self, max_waiting: int, metrics: Metrics) -> None:
+    def __init__(self, max_waiting: int, metrics: Metrics,
+                 searches: SearchGate | None = None) -> None:
         self.max_waiting = max_waiting
         self.metrics = metrics
+        self.searches = searches or SearchGate()
         self._turn = asyncio.Semaphore(1)
         self.reserved = 0  # requests holding or awaiting the model
         self.running = 0
@@ -164,7 +168,8 @@ class GenerationRun(Generic[T]):
 
         outcome = "error"
         try:
-            result = self.work(on_text, self.cancel)
+            with self.ticket.queue.searches.generating():
+                result = self.work(on_text, self.cancel)
             outcome = "done"
             put(("done", result))
         except GenerationCancelled:

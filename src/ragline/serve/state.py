@@ -17,6 +17,7 @@ from ragline.generate.base import LLMBackend
 from ragline.generate.factory import DEFAULT_MIN_SCORE
 from ragline.index import Index
 from ragline.serve.auth import Auth
+from ragline.serve.cpu import SearchGate
 from ragline.serve.jobs import Job, Jobs
 from ragline.serve.keys import KeyStore
 from ragline.serve.metrics import Metrics
@@ -30,6 +31,7 @@ class ServeSettings:
     folder: Path  # the index folder: keys.sqlite and uploads/ live here, whatever the store
     public_read: bool = False
     max_queue: int = 8
+    search_workers: int | None = None  # searches at once; None: the cores (see cpu.py)
     max_upload_mb: int = 50
     k: int = 5  # passages retrieved for an answer unless the request says
     min_score: float = DEFAULT_MIN_SCORE
@@ -50,7 +52,8 @@ class Services:
         self.auth = Auth(self.keys, settings.public_read)
         self.read = self.auth.dependency("read")
         self.write = self.auth.dependency("write")
-        self.queue = GenerationQueue(settings.max_queue, self.metrics)
+        self.searches = SearchGate(settings.search_workers)
+        self.queue = GenerationQueue(settings.max_queue, self.metrics, self.searches)
         self.write_lock = threading.Lock()  # the store has one writer: jobs and deletes
         self.jobs = Jobs(index, self.write_lock, on_finish=self._job_finished)
         self.uploads = Path(settings.folder) / "uploads"
