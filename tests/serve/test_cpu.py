@@ -3,6 +3,7 @@ never none."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 
 from ragline.serve.cpu import SearchGate
@@ -61,3 +62,24 @@ def test_slots_are_given_back_when_a_search_fails() -> None:
     assert gate.active == 0
     with gate.slot():
         assert gate.active == 1
+
+
+def test_runs_on_its_own_bounded_threads() -> None:
+    """Searches never spread over FastAPI's 40 threads: at most `workers` threads do them."""
+    gate = SearchGate(2)
+    barrier = threading.Barrier(2, timeout=30)
+
+    def work(i: int) -> str:
+        if i < 2:
+            barrier.wait()  # the first two run at the same time: both threads in use
+        return threading.current_thread().name
+
+    async def main() -> list[str]:
+        return list(await asyncio.gather(*(gate.run(lambda i=i: work(i)) for i in range(12))))
+
+    try:
+        names = asyncio.run(main())
+    finally:
+        gate.close()
+    assert len(set(names)) == 2
+    assert all(n.startswith("ragline-search") for n in names)

@@ -1,8 +1,9 @@
 """The HTTP API: `create_app(index, backend, settings)` and the search / ask / page routes.
 
 Documents and jobs are in `documents.py`, the OpenAI-compatible routes in `openai_compat.py`.
-Sync routes (search, chunk, health) run in the threadpool, concurrently: each search takes its
-own store snapshot. Answers go through the generation queue (`queue.py`).
+Searches run on the search gate's own threads (`cpu.py`), concurrently: each takes its own store
+snapshot. Other sync routes (chunk, health) run in FastAPI's threadpool. Answers go through
+the generation queue (`queue.py`).
 """
 
 from __future__ import annotations
@@ -106,10 +107,10 @@ def create_app(index: Index, backend: LLMBackend, settings: ServeSettings) -> Fa
         return Response(state.metrics.render(), media_type=state.metrics.content_type)
 
     @app.post("/v1/search", tags=["search"], dependencies=[Depends(state.read)])
-    def search(body: SearchRequest) -> dict[str, Any]:
+    async def search(body: SearchRequest) -> dict[str, Any]:
         check_where(body.where)
-        with state.searches.slot():
-            result = index.search(body.query, k=body.k, mode=body.mode, where=body.where)
+        result = await state.searches.run(lambda: index.search(
+            body.query, k=body.k, mode=body.mode, where=body.where))
         return result.to_dict()
 
     @app.post("/v1/ask", tags=["search"], dependencies=[Depends(state.read)],

@@ -113,21 +113,21 @@ def register(app: FastAPI, state: Services) -> None:
                 "usage": _usage(result), **_extras(result)}
 
     @app.post("/v1/embeddings", tags=["openai"], dependencies=read)
-    def embeddings(body: EmbeddingRequest) -> dict[str, Any]:
+    async def embeddings(body: EmbeddingRequest) -> dict[str, Any]:
         texts = [body.input] if isinstance(body.input, str) else list(body.input)
         if not texts or len(texts) > MAX_INPUTS:
             raise ApiError(422, f"input: give 1 to {MAX_INPUTS} texts")
         if body.encoding_format not in ("float", "base64"):
             raise ApiError(422, "encoding_format: use float or base64")
         embedder = state.index.embedder
-        with state.searches.slot():
-            vectors = np.asarray(embedder.embed(texts), dtype=np.float32)
+        embedded, tokens = await state.searches.run(
+            lambda: (embedder.embed(texts), _count_tokens(embedder, texts)))
+        vectors = np.asarray(embedded, dtype=np.float32)
         data = []
         for i, vec in enumerate(vectors):
             value: Any = (base64.b64encode(vec.astype("<f4").tobytes()).decode("ascii")
                           if body.encoding_format == "base64" else vec.tolist())
             data.append({"object": "embedding", "index": i, "embedding": value})
-        tokens = _count_tokens(embedder, texts)
         return {"object": "list", "data": data, "model": embedder.name,
                 "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
 

@@ -77,3 +77,4 @@ class Services:
 
     def close(self) -> None:
         self.jobs.close()
+        self.searches.close()
