@@ -32,6 +32,9 @@ except ModuleNotFoundError:  # Python 3.10: the same parser, as a package
 # the example corpus 1 of 8 answerable (a borderline one) and 0 of 8 unanswerable. 0.40 would
 # trade 6% / 25%; 0.45 11.5% / 12.5%.
 DEFAULT_MIN_SCORE = 0.35
+# The extractive answer's own abstention threshold on its confidence (generate/quote.py),
+# chosen with `bench/qa.py --tune --unanswerable` (see bench/qa.py).
+DEFAULT_MIN_CONFIDENCE = 0.0
 CONFIG_FILE = "config.toml"
 
 

@@ -1,0 +1,109 @@
+"""One extractive answer: compress the passages, quote a span under a grammar, score it.
+
+The prompt shows each passage's best sentences (generate/compress.py); the grammar
+(generate/extractive.py) lets the model write only a run of those words, or NONE. The reply
+is mapped back to the passage it was copied from (the citation, exact by construction) and to
+the sentence around it (the answer a person reads; `--short` gives the span).
+
+Confidence, for abstention: the model's raw probability of the quote's words, discounted by
+its probability of starting to say "none" (both from the log-probs llama.cpp returns for the
+reply, before the grammar masks tokens). How it was chosen over the other signals (lexical
+overlap of question and sentence, agreement across passages), and its threshold, is in
+bench/qa.py's notes; `signals` keeps them all for the benchmark's curves.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ragline.generate import citations as cit
+from ragline.generate import extractive as ex
+from ragline.generate.base import GenerationStats, Message
+from ragline.generate.compress import Embed, compress
+from ragline.generate.prompt import extract_messages, shown_text
+from ragline.types import Hit
+
+NONE_REPLIES = ex.NONE_REPLIES
+PER_PASSAGE = 2  # sentences of each passage in the prompt (0: whole passages)
+SPAN_PIECES = 32  # the longest quote, in streamed pieces (about tokens)
+TOP_LOGPROBS = 10
+
+
+@dataclass
+class Prepared:
+    """What goes to the model: messages, request fields (grammar), and the shown texts."""
+
+    messages: list[Message]
+    extra: dict[str, Any]
+    texts: list[str]
+
+
+def prepare(question: str, hits: Sequence[Hit], history: Sequence[Message],
+            per_passage: int, embed: Embed | None) -> Prepared:
+    texts = compress(question, [shown_text(h.text) for h in hits], per_passage, embed)
+    passages = [(h.source, h.page, t) for h, t in zip(hits, texts, strict=True)]
+    extra = {"grammar": ex.span_grammar(texts), "logprobs": True,
+             "top_logprobs": TOP_LOGPROBS}
+    return Prepared(extract_messages(question, passages, history), extra, texts)
+
+
+@dataclass
+class Quote:
+    """The model's extractive reply, located and scored."""
+
+    reply: str
+    none: bool  # the model said NONE
+    stats: GenerationStats
+    span: str = ""  # the quoted words, edge punctuation trimmed
+    parts: tuple[str, str, str] = ("", "", "")  # (before, quoted words, after) in the sentence
+    n: int = 0  # the passage it came from, [1]..[k]
+    signals: dict[str, float] = field(default_factory=dict)
+    confidence: float = 0.0
+    first: float | None = None  # when the first words went to the reader
+
+    @property
+    def sentence(self) -> str:
+        return " ".join(p for p in self.parts if p)
+
+    def abstained(self, min_confidence: float) -> bool:
+        return self.none or not self.span or self.confidence < min_confidence
+
+
+def confidence(signals: dict[str, float]) -> float:
+    """P(the quote's words) per token, times P(not starting to say none): in [0, 1]."""
+    return math.exp(signals["mean_lp"]) * (1.0 - signals["none_p"])
+
+
+def read_reply(question: str, reply: str, prepared: Prepared,
+               stats: GenerationStats) -> Quote | None:
+    """Locate and score a reply; None when it is no quote at all (the grammar was ignored).
+    A reply cut off by the length cap may end in half a word: that word is dropped."""
+    text = reply.strip()
+    if text in NONE_REPLIES:
+        return Quote(reply, True, stats, signals=ex.span_signals(
+            stats.logprobs, set(), set(), 0, len(prepared.texts)))
+    span = ex.find_span(text, prepared.texts)
+    if span is None and " " in text:
+        span = ex.find_span(text.rsplit(" ", 1)[0], prepared.texts)
+    if span is None:
+        return None
+    shown = prepared.texts[span.passage]
+    parts = ex.sentence_around(shown, span)
+    quoted = ex.clean_span(parts[1])
+    holders = sum(f" {quoted.lower()} " in f" {t.lower()} " for t in prepared.texts)
+    signals = ex.span_signals(stats.logprobs, cit.content_tokens(question),
+                              cit.content_tokens(" ".join(parts)), holders,
+                              len(prepared.texts))
+    return Quote(reply, False, stats, quoted, parts, span.passage + 1, signals,
+                 confidence(signals))
+
+
+def citation(found: Quote, hits: Sequence[Hit]) -> cit.Citation:
+    """The passage the quote came from; supported by construction (its words are in it)."""
+    hit = hits[found.n - 1]
+    return cit.Citation(n=found.n, chunk_id=hit.chunk_id, source=hit.source, page=hit.page,
+                        text=hit.text, supported=True, by="quote",
+                        overlap=cit.overlap(found.span, hit.text))
