@@ -280,18 +280,22 @@ class Asker:
         found.first = first
         if found.abstained(self.min_confidence):
             return found
+        if on_text is None:
+            return found
+        parts: list[tuple[str, Callable[[str], None]]] = []
         if self.concise:
-            if on_text and first is None:  # nothing streamed yet (a non-streaming backend)
-                on_text(found.span)
-                found.first = time.perf_counter()
-            if on_text:
-                on_text(f" [{found.n}]")
-        elif on_text:
+            if first is None:  # nothing streamed yet (a non-streaming backend)
+                parts.append((found.span, on_text))
+            parts.append((f" [{found.n}]", on_text))
+        else:
             before, words, after = found.parts
-            on_text(before + " " if before else "")
-            (on_span or on_text)(words)
-            on_text((" " + after if after else "") + f" [{found.n}]")
-            found.first = time.perf_counter()
+            parts = [(before + " " if before else "", on_text), (words, on_span or on_text),
+                     ((" " + after if after else "") + f" [{found.n}]", on_text)]
+        for piece, out in parts:
+            if piece:
+                run.check()  # the reader may have gone after the previous piece
+                out(piece)
+                found.first = found.first or time.perf_counter()
         return found
 
     def _quoted_result(self, question: str, hits: list[Hit], found: quote.Quote, best: float,

@@ -9,6 +9,7 @@ folder's config.toml (`[llm]` table) > defaults.
     gguf = "/models/any.gguf"          # embedded: a GGUF path, or qwen2.5-coder-0.5b / smollm2
     k = 5
     min_score = 0.35
+    min_confidence = 0.2               # extractive answers below this confidence abstain
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ class AskConfig:
     threads: int | None = None
     k: int = 5
     min_score: float = DEFAULT_MIN_SCORE
+    min_confidence: float = DEFAULT_MIN_CONFIDENCE
 
 
 ENV = {
@@ -59,6 +61,7 @@ ENV = {
     "timeout": "RAGLINE_LLM_TIMEOUT", "max_tokens": "RAGLINE_LLM_MAX_TOKENS",
     "temperature": "RAGLINE_LLM_TEMPERATURE", "n_ctx": "RAGLINE_LLM_CTX",
     "threads": "RAGLINE_LLM_THREADS", "k": "RAGLINE_ASK_K", "min_score": "RAGLINE_MIN_SCORE",
+    "min_confidence": "RAGLINE_MIN_CONFIDENCE",
 }
 
 
