@@ -17,7 +17,8 @@ REPO = Path(__file__).resolve().parents[1]
 SQUAD = REPO / ".." / "shared" / "data" / "squad-v1.1-dev"
 EXAMPLE = REPO / "src" / "ragline" / "data" / "example"
 UNANSWERABLE_SEED = 11
-UNANSWERABLE_TUNE = 40  # the first 40 of the set tune the threshold; the rest are reported
+UNANSWERABLE_TUNE = 40  # the first 40 of the set tune the threshold ...
+UNANSWERABLE_REPORT = 100  # ... the next 100 are reported (all 140 are out of the index)
 
 
 # data --------------------------------------------------------------------------------------
@@ -60,15 +61,16 @@ def passages() -> list[dict[str, Any]]:
 
 def unanswerable(n: int, tune: bool, sample_n: int, seed: int) -> tuple[list[dict[str, Any]],
                                                                           list[str]]:
-    """(questions, every removed passage id): the tuning part (first UNANSWERABLE_TUNE) or the
-    reported part (the next n); no removed passage is the gold passage of a sampled
-    answerable question, of the fixed sample or of the tuning split."""
+    """(questions, every removed passage id): the first n of the tuning part or of the
+    reported part; no removed passage is the gold passage of a sampled answerable question,
+    of the fixed sample or of the tuning split."""
     keep = [q["gold_passage_id"] for t in (False, True) for q in sample_questions(sample_n,
                                                                                   seed, t)]
-    chosen, removed = unanswerable_set(all_questions(), passages(), UNANSWERABLE_TUNE + n,
+    chosen, removed = unanswerable_set(all_questions(), passages(),
+                                       UNANSWERABLE_TUNE + UNANSWERABLE_REPORT,
                                        UNANSWERABLE_SEED, exclude=keep)
     part = chosen[:UNANSWERABLE_TUNE] if tune else chosen[UNANSWERABLE_TUNE:]
-    return part, removed
+    return part[:n], removed
 
 
 def holdout_index(path: Path, removed: list[str]) -> Index:

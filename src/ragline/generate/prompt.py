@@ -164,12 +164,14 @@ EXTRACT_TAIL = "Answer with the exact words from the documents above."
 def extract_messages(question: str, passages: Sequence[tuple[str, int | None, str]],
                      history: Sequence[Message] = ()) -> list[Message]:
     """The fixed rules first (cached), earlier turns, then passages (already `shown_text`,
-    possibly compressed) and the question."""
+    possibly compressed) and the question. Sources are named by their file name only: a full
+    path costs ~20 prompt tokens a passage and tells the model nothing."""
     messages: list[Message] = [{"role": "system", "content": EXTRACT_SYSTEM_PROMPT}]
     messages.extend({"role": m["role"], "content": m["content"]} for m in history)
     parts = ["<documents>"]
     for n, (source, page, text) in enumerate(passages, start=1):
-        parts.append(f"[{n}] (source: {sanitize(_where(source, page))})\n{text}\n")
+        name = source.replace("\\", "/").rsplit("/", 1)[-1]
+        parts.append(f"[{n}] (source: {sanitize(_where(name, page))})\n{text}\n")
     parts.append("</documents>")
     messages.append({"role": "user", "content": "\n".join(parts) + "\n\nQuestion: "
                      f"{sanitize(question.strip())}\n{EXTRACT_TAIL}"})
