@@ -1,16 +1,25 @@
 """The `ask` pipeline: retrieve, decide whether to answer, generate, check citations.
 
-Abstention has two gates. Before generation: when the best passage's dense (cosine) score is
-under `min_score`, nothing relevant was found, so we do not ask the model at all (it would only be
-tempted to invent). After generation: when the model's first sentence says the documents do
-not hold the answer. Either way the answer becomes ABSTAIN_TEXT and `abstained` is true.
+By default the answer is extractive (generate/quote.py): the model may only quote a run of
+words from the passages, under a grammar, or say NONE; the answer is the passage sentence that
+holds the quote (`--short`: the quote itself), cited by the passage it came from, and a
+confidence from the model's log-probs can turn it into an abstention (`min_confidence`). A
+backend without grammars (an OpenAI-compatible server that refuses or ignores one) gets the
+free-text path below, and the result says so in `note`. With `--short` the quote streams as
+it is decoded, so a quote later judged under the threshold has already been shown.
 
-Generation has two turns (see generate/prompt.py): a draft sentence, kept from the reader, then
-the words that answer, cut from it, which stream to the reader followed by the [n] of the
-passage that holds them (citations.source_for). Only the best `prompt_k` of the k retrieved
-passages go in the prompt: on SQuAD the gold passage is nearly always among the first three,
-and each passage costs ~180 prompt tokens, which dominate the time to first token on CPU.
-The drafts are capped (DRAFT_PIECES) by closing the stream, which stops the model.
+Abstention, in both modes: before generation, when the best passage's dense (cosine) score is
+under `min_score`, nothing relevant was found, so we do not ask the model at all (it would
+only be tempted to invent). After generation: the model said NONE or its quote's confidence
+is under `min_confidence` (extractive), or its first sentence says the documents do not hold
+the answer (free text). Either way the answer becomes ABSTAIN_TEXT and `abstained` is true.
+
+Free text: generation has two turns (see generate/prompt.py): a draft sentence, kept from the
+reader, then the words that answer, cut from it, which stream to the reader followed by the [n]
+of the passage that holds them (citations.source_for). Only the best `prompt_k` of the k
+retrieved passages go in the prompt: on SQuAD the gold passage is nearly always among the first
+three, and each passage costs ~180 prompt tokens, which dominate the time to first token on
+CPU. The drafts are capped (DRAFT_PIECES) by closing the stream, which stops the model.
 
 One `ask` keeps its own state (the model calls it made, their stats and timings) in locals and
 in what it returns, so several askers may share one index and one backend: a server makes one
@@ -233,7 +242,7 @@ class Asker:
             try:
                 quoted = self._quote(question, shown_hits, history, on_text, on_span, run)
             except LLMError as e:
-                if "400" not in str(e):
+                if "HTTP 400" not in str(e):
                     raise
                 quoted, note = None, f"the LLM server refused a grammar ({e})"
             if quoted is not None:
@@ -282,20 +291,10 @@ class Asker:
             return found
         if on_text is None:
             return found
-        parts: list[tuple[str, Callable[[str], None]]] = []
-        if self.concise:
-            if first is None:  # nothing streamed yet (a non-streaming backend)
-                parts.append((found.span, on_text))
-            parts.append((f" [{found.n}]", on_text))
-        else:
-            before, words, after = found.parts
-            parts = [(before + " " if before else "", on_text), (words, on_span or on_text),
-                     ((" " + after if after else "") + f" [{found.n}]", on_text)]
-        for piece, out in parts:
-            if piece:
-                run.check()  # the reader may have gone after the previous piece
-                out(piece)
-                found.first = found.first or time.perf_counter()
+        for piece, is_span in quote.pieces(found, self.concise, streamed=first is not None):
+            run.check()  # the reader may have gone after the previous piece
+            ((on_span or on_text) if is_span else on_text)(piece)
+            found.first = found.first or time.perf_counter()
         return found
 
     def _quoted_result(self, question: str, hits: list[Hit], found: quote.Quote, best: float,

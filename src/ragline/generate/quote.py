@@ -101,6 +101,18 @@ def read_reply(question: str, reply: str, prepared: Prepared,
                  confidence(signals))
 
 
+def pieces(found: Quote, short: bool, streamed: bool) -> list[tuple[str, bool]]:
+    """What the reader still gets once the quote is decoded, as (text, is the quote): with
+    `short`, the quote unless it streamed already, then its [n]; else the sentence around it,
+    the quoted words apart so a terminal can highlight them."""
+    if short:
+        out = [] if streamed else [(found.span, True)]
+        return [*out, (f" [{found.n}]", False)]
+    before, words, after = found.parts
+    out = [(before + " ", False)] if before else []
+    return [*out, (words, True), ((" " + after if after else "") + f" [{found.n}]", False)]
+
+
 def citation(found: Quote, hits: Sequence[Hit]) -> cit.Citation:
     """The passage the quote came from; supported by construction (its words are in it)."""
     hit = hits[found.n - 1]
