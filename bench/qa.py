@@ -107,7 +107,8 @@ def run_qa(args: argparse.Namespace) -> dict[str, Any]:
     def asker(index: Any, short: bool) -> Asker:
         a = Asker(index, backend, k=cfg.k, min_score=cfg.min_score, prompt_k=args.prompt_k,
                   concise=short, extractive=not args.free, per_passage=args.per_passage,
-                  min_confidence=0.0)  # thresholds are applied afterwards, from the rows
+                  min_confidence=0.0,  # thresholds are applied afterwards, from the rows
+                  budget=args.budget)
         a.ask(WARMUP)  # the fixed system prompt into the KV cache: "warm" as a server is
         return a
 
@@ -130,6 +131,7 @@ def run_qa(args: argparse.Namespace) -> dict[str, Any]:
         "model": backend.name, "questions": len(questions), "unanswerable": len(unans),
         "split": "tune" if args.tune else "fixed sample", "k": cfg.k,
         "prompt_k": args.prompt_k, "per_passage": args.per_passage, "free": args.free,
+        "budget": args.budget,
         "model_load_s": round(load_s, 2), "threshold": threshold,
         "recall@k": round(statistics.fmean(r["recall"] for r in base), 3),
         "recall_in_prompt": round(statistics.fmean(r["recall_prompt"] for r in base), 3),
@@ -176,6 +178,8 @@ def main() -> None:
     ap.add_argument("--prompt-k", type=int, default=3, help="of those, passages in the prompt")
     ap.add_argument("--per-passage", type=int, default=2,
                     help="sentences kept per passage in the extractive prompt (0: all)")
+    ap.add_argument("--budget", type=int, default=0,
+                    help="extractive: the most sentences over all passages (0: no limit)")
     ap.add_argument("--free", action="store_true",
                     help="the free-text answers of before (no grammar), for comparison")
     ap.add_argument("--no-concise", action="store_true", help="(--calibrate) draft sentence")

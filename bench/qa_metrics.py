@@ -11,7 +11,8 @@ from typing import Any
 from ragline.eval.qa import contains, exact_match, normalize, token_f1
 
 Row = dict[str, Any]
-SIGNALS = ("confidence", "none_p", "first_lp", "mean_lp", "overlap", "agree", "relevance")
+SIGNALS = ("confidence", "none_p", "first_lp", "mean_lp", "overlap", "agree", "relevance",
+           "sent_sim")
 
 
 def answer_of(row: Row, short: bool) -> str:

@@ -37,3 +37,10 @@ def test_uses_the_embedding_when_given() -> None:
 
     assert compress("q", [PASSAGE], 1, embed) == ["Edison hired him there."]
     assert calls == [5]  # one call: the question and all four sentences
+
+
+def test_a_budget_keeps_the_best_sentences_over_all_passages() -> None:
+    other = "Edison built a lab. The lab was in New Jersey."
+    out = compress("Which state was the lab in, New Jersey?", [PASSAGE, other], 2,
+                   budget=1)
+    assert out == ["", "The lab was in New Jersey."]  # a passage may lose every sentence

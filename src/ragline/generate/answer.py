@@ -168,7 +168,8 @@ class Asker:
                  history_turns: int = 3, prompt_k: int = 3, concise: bool = False,
                  where: str | Mapping[str, Any] | None = None, extractive: bool = True,
                  per_passage: int = quote.PER_PASSAGE,
-                 min_confidence: float = DEFAULT_MIN_CONFIDENCE) -> None:
+                 min_confidence: float = DEFAULT_MIN_CONFIDENCE,
+                 budget: int = quote.BUDGET) -> None:
         self.index = index
         self.where = where  # a metadata filter every search of this asker applies
         self.backend = backend
@@ -182,6 +183,7 @@ class Asker:
         self.extractive = extractive
         self.per_passage = per_passage  # sentences per passage in the extractive prompt
         self.min_confidence = min_confidence  # abstain below this extractive score
+        self.budget = budget  # ... and the most over all passages (0: no limit)
         self.history: list[tuple[str, str]] = []  # (question, answer) of earlier chat turns
 
     def retrieve(self, question: str, follow_up: bool) -> list[Hit]:
@@ -240,7 +242,8 @@ class Asker:
         note = None
         if self.extractive and getattr(self.backend, "grammar", False):
             try:
-                quoted = self._quote(question, shown_hits, history, on_text, on_span, run)
+                quoted = self._quote(question, shown_hits, history, best, on_text, on_span,
+                                     run)
             except LLMError as e:
                 if "HTTP 400" not in str(e):
                     raise
@@ -274,16 +277,17 @@ class Asker:
         return result
 
     def _quote(self, question: str, hits: Sequence[Hit], history: Sequence[Message],
-               on_text: Callable[[str], None] | None, on_span: Callable[[str], None] | None,
-               run: _Run) -> quote.Quote | None:
+               relevance: float, on_text: Callable[[str], None] | None,
+               on_span: Callable[[str], None] | None, run: _Run) -> quote.Quote | None:
         """The extractive answer (generate/quote.py), or None when the backend wrote text that
         is not a quote (a server that ignores grammars)."""
         embed = getattr(getattr(self.index, "embedder", None), "embed", None)
-        prepared = quote.prepare(question, hits, history, self.per_passage, embed)
+        prepared = quote.prepare(question, hits, history, self.per_passage, embed,
+                                 self.budget)
         stream = on_text if self.concise else None
         reply, first = self._stream_words(run, prepared.messages, stream, quote.SPAN_PIECES,
                                           extra=prepared.extra, hold=quote.NONE_REPLIES)
-        found = quote.read_reply(question, reply, prepared, run.calls[-1])
+        found = quote.read_reply(question, reply, prepared, run.calls[-1], relevance, embed)
         if found is None:
             return None
         found.first = first

@@ -39,9 +39,11 @@ def _scores(question: str, sentences: Sequence[str], embed: Embed | None) -> np.
 
 
 def compress(question: str, passages: Sequence[str], per_passage: int,
-             embed: Embed | None = None) -> list[str]:
+             embed: Embed | None = None, budget: int = 0) -> list[str]:
     """Each passage cut to its `per_passage` sentences most like the question (all of it
-    when it has no more); 0 or less keeps the passages whole. One embedding call for all."""
+    when it has no more); 0 or less keeps the passages whole. With a `budget`, only the best
+    `budget` of those sentences over all passages stay (a passage may become ""). One
+    embedding call for all."""
     if per_passage <= 0:
         return list(passages)
     split = [split_sentences(p) for p in passages]
@@ -49,11 +51,13 @@ def compress(question: str, passages: Sequence[str], per_passage: int,
     if not flat:
         return list(passages)
     scores = _scores(question, flat, embed)
-    out: list[str] = []
+    kept: list[list[int]] = []
     at = 0
     for ss in split:
         mine = scores[at:at + len(ss)]
+        kept.append([at + i for i in np.argsort(-mine, kind="stable")[:per_passage]])
         at += len(ss)
-        keep = sorted(np.argsort(-mine, kind="stable")[:per_passage])
-        out.append(" ".join(ss[i] for i in keep))
-    return out
+    if budget > 0:
+        best = set(sorted((i for k in kept for i in k), key=lambda i: -scores[i])[:budget])
+        kept = [[i for i in k if i in best] for k in kept]
+    return [" ".join(flat[i] for i in sorted(k)) for k in kept]

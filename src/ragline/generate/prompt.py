@@ -170,6 +170,8 @@ def extract_messages(question: str, passages: Sequence[tuple[str, int | None, st
     messages.extend({"role": m["role"], "content": m["content"]} for m in history)
     parts = ["<documents>"]
     for n, (source, page, text) in enumerate(passages, start=1):
+        if not text:  # compressed away: its number stays unused so [n] still maps to hits
+            continue
         name = source.replace("\\", "/").rsplit("/", 1)[-1]
         parts.append(f"[{n}] (source: {sanitize(_where(name, page))})\n{text}\n")
     parts.append("</documents>")

@@ -5,11 +5,10 @@ The prompt shows each passage's best sentences (generate/compress.py); the gramm
 is mapped back to the passage it was copied from (the citation, exact by construction) and to
 the sentence around it (the answer a person reads; `--short` gives the span).
 
-Confidence, for abstention: the model's raw probability of the quote's words, discounted by
-its probability of starting to say "none" (both from the log-probs llama.cpp returns for the
-reply, before the grammar masks tokens). How it was chosen over the other signals (lexical
-overlap of question and sentence, agreement across passages), and its threshold, is in
-bench/qa.py's notes; `signals` keeps them all for the benchmark's curves.
+Confidence, for abstention: see `confidence`. Every signal measured is kept in `signals`
+(also the model's raw log-probs of the quote and of starting to say "none", which llama.cpp
+returns before the grammar masks tokens, and the agreement across passages) for the
+benchmark's curves; bench/qa.py's notes say how they compared.
 """
 
 from __future__ import annotations
@@ -28,6 +27,7 @@ from ragline.types import Hit
 
 NONE_REPLIES = ex.NONE_REPLIES
 PER_PASSAGE = 2  # sentences of each passage in the prompt (0: whole passages)
+BUDGET = 0  # the most sentences over all passages (0: no limit)
 SPAN_PIECES = 32  # the longest quote, in streamed pieces (about tokens)
 TOP_LOGPROBS = 10
 
@@ -42,8 +42,8 @@ class Prepared:
 
 
 def prepare(question: str, hits: Sequence[Hit], history: Sequence[Message],
-            per_passage: int, embed: Embed | None) -> Prepared:
-    texts = compress(question, [shown_text(h.text) for h in hits], per_passage, embed)
+            per_passage: int, embed: Embed | None, budget: int = BUDGET) -> Prepared:
+    texts = compress(question, [shown_text(h.text) for h in hits], per_passage, embed, budget)
     passages = [(h.source, h.page, t) for h, t in zip(hits, texts, strict=True)]
     extra = {"grammar": ex.span_grammar(texts), "logprobs": True,
              "top_logprobs": TOP_LOGPROBS}
@@ -72,13 +72,24 @@ class Quote:
         return self.none or not self.span or self.confidence < min_confidence
 
 
+# logistic weights over (bias, relevance, sent_sim, overlap), fitted on the tuning split
+# (bench/qa.py --tune --unanswerable 40): see bench/qa.py's notes
+WEIGHTS = (-1.29, 1.05, 0.43, 1.11)
+
+
 def confidence(signals: dict[str, float]) -> float:
-    """P(the quote's words) per token, times P(not starting to say none): in [0, 1]."""
-    return math.exp(signals["mean_lp"]) * (1.0 - signals["none_p"])
+    """P(answerable) from a logistic model of the signals that separated answerable from
+    hard unanswerable questions on the tuning split: the passage's dense relevance, the
+    question's similarity to the quoted sentence, and their content-word overlap. The model's
+    own log-probs did not (AUC ~0.5: a 0.5B model is as sure of a near miss as of an answer)."""
+    b, w_rel, w_sim, w_ovl = WEIGHTS
+    z = b + w_rel * signals["relevance"] + w_sim * signals["sent_sim"] + \
+        w_ovl * signals["overlap"]
+    return 1.0 / (1.0 + math.exp(-z))
 
 
-def read_reply(question: str, reply: str, prepared: Prepared,
-               stats: GenerationStats) -> Quote | None:
+def read_reply(question: str, reply: str, prepared: Prepared, stats: GenerationStats,
+               relevance: float = 0.0, embed: Embed | None = None) -> Quote | None:
     """Locate and score a reply; None when it is no quote at all (the grammar was ignored).
     A reply cut off by the length cap may end in half a word: that word is dropped."""
     text = reply.strip()
@@ -94,9 +105,11 @@ def read_reply(question: str, reply: str, prepared: Prepared,
     parts = ex.sentence_around(shown, span)
     quoted = ex.clean_span(parts[1])
     holders = sum(f" {quoted.lower()} " in f" {t.lower()} " for t in prepared.texts)
+    sentence = " ".join(p for p in parts if p)
     signals = ex.span_signals(stats.logprobs, cit.content_tokens(question),
-                              cit.content_tokens(" ".join(parts)), holders,
-                              len(prepared.texts))
+                              cit.content_tokens(sentence), holders, len(prepared.texts))
+    signals["relevance"] = round(relevance, 4)
+    signals["sent_sim"] = round(_similarity(question, sentence, embed), 4)
     return Quote(reply, False, stats, quoted, parts, span.passage + 1, signals,
                  confidence(signals))
 
@@ -111,6 +124,15 @@ def pieces(found: Quote, short: bool, streamed: bool) -> list[tuple[str, bool]]:
     before, words, after = found.parts
     out = [(before + " ", False)] if before else []
     return [*out, (words, True), ((" " + after if after else "") + f" [{found.n}]", False)]
+
+
+def _similarity(question: str, sentence: str, embed: Embed | None) -> float:
+    """Cosine of question and quoted sentence (content-word overlap without an embedder)."""
+    if embed is None:
+        q = cit.content_tokens(question)
+        return len(q & cit.content_tokens(sentence)) / (len(q) or 1)
+    v = embed([question, sentence])
+    return float(v[0] @ v[1])
 
 
 def citation(found: Quote, hits: Sequence[Hit]) -> cit.Citation:
