@@ -1,18 +1,36 @@
 """End-to-end question answering on SQuAD v1.1 dev, and calibration of the abstention gate.
 
 A fixed sample of questions (seed 2026) over the full 2,067-passage corpus, answered by
-`ragline ask`'s pipeline with the default embedded model. Prints recall@k of the gold passage,
-SQuAD EM / token F1 (official normalisation, [n] markers removed), how often an answer contains
-a gold answer, how often a cited passage holds a gold answer, the abstention rate, seconds per
-question and time to first token.
+`ragline ask`'s pipeline with the default embedded model. Prints, for default `ask` (the
+passage sentence that holds the quoted span) and `--short` (the span): how often the answer
+holds a gold answer, SQuAD F1 / EM (official normalisation, [n] markers removed), how often
+the cited passage holds the answer's words (cited-supports) and markers judged unsupported,
+how often the cited passage holds a gold answer, answered-on-answerable and
+abstain-on-unanswerable at the shipped confidence threshold, first token p50 / p95 (warm: the
+model loaded and the fixed system prompt in llama.cpp's cache), prompt tokens, s/question;
+then the abstention curve over thresholds and how well each signal separates answerable from
+unanswerable questions (AUC). Extractive decoding gives both modes from one run (same prompt,
+grammar and greedy span); the default mode's first token is when its sentence is complete.
 
-    .venv/bin/python bench/qa.py --limit 40                # first 40 of the 200-question sample
+The unanswerable set is hard, not made up: SQuAD questions asked of a second index built
+without their gold passage (the article's other paragraphs stay, so near misses are
+retrieved), where no other paragraph of the article states a gold answer
+(`ragline.eval.qa.unanswerable_set`, deterministic). 140 passages are removed; the first 40
+questions tune (`--tune`), the next 100 are reported.
+
+    .venv/bin/python bench/qa.py --limit 100 --unanswerable 60   # the report
+    .venv/bin/python bench/qa.py --tune --limit 40 --unanswerable 40   # the tuning split
+    .venv/bin/python bench/qa.py --free --limit 40               # free-text answers (before)
+    .venv/bin/python bench/qa.py --cold 5                        # cold `ragline ask` processes
     .venv/bin/python bench/qa.py --calibrate               # the gate's two error rates, no LLM
     .venv/bin/python bench/qa.py --calibrate --with-llm    # ... and the model's own refusals
 
-The index is built at --index (default /tmp/ragline-bench-squad) on first use. Tune on
-`--tune` (questions from outside the fixed sample), report on the sample.
+The indexes are built at --index (default /tmp/ragline-bench-squad) and --index + "-holdout"
+on first use.
 
+RESULTS_EXTRACTIVE
+
+Before extractive decoding (free text, two turns):
 Results (2026-11-25, 2 shared cores, load ~1.5-2, two-turn answers: draft sentence, then the
 words that answer + [n]; 3 of the k=5 passages in the prompt), `--limit 60`:
 recall@5 0.917 (0.883 within the 3 in the prompt), EM 0.217, F1 0.343, answer contains a gold

@@ -58,7 +58,7 @@ def _asker(index: Path | None, store: str | None, where: str | None, k: int | No
         raise
     return Asker(idx, backend, k=cfg.k, min_score=cfg.min_score, stream=stream,
                  concise=short, where=where, extractive=not free,
-                 min_confidence=cfg.min_confidence)
+                 min_confidence=cfg.min_confidence, per_passage=cfg.sentences)
 
 
 def _close(asker: Asker) -> None:

@@ -9,7 +9,8 @@ folder's config.toml (`[llm]` table) > defaults.
     gguf = "/models/any.gguf"          # embedded: a GGUF path, or qwen2.5-coder-0.5b / smollm2
     k = 5
     min_score = 0.35
-    min_confidence = 0.2               # extractive answers below this confidence abstain
+    min_confidence = 0.4               # extractive answers below this confidence abstain
+    sentences = 2                      # sentences per passage in the prompt (0: whole passages)
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ except ModuleNotFoundError:  # Python 3.10: the same parser, as a package
 DEFAULT_MIN_SCORE = 0.35
 # The extractive answer's own abstention threshold on its confidence (generate/quote.py),
 # chosen with `bench/qa.py --tune --unanswerable` (see bench/qa.py).
-DEFAULT_MIN_CONFIDENCE = 0.0
+DEFAULT_MIN_CONFIDENCE = 0.4
 CONFIG_FILE = "config.toml"
 
 
@@ -53,6 +54,7 @@ class AskConfig:
     k: int = 5
     min_score: float = DEFAULT_MIN_SCORE
     min_confidence: float = DEFAULT_MIN_CONFIDENCE
+    sentences: int = 2  # sentences of each passage in an extractive prompt (0: all)
 
 
 ENV = {
@@ -61,7 +63,7 @@ ENV = {
     "timeout": "RAGLINE_LLM_TIMEOUT", "max_tokens": "RAGLINE_LLM_MAX_TOKENS",
     "temperature": "RAGLINE_LLM_TEMPERATURE", "n_ctx": "RAGLINE_LLM_CTX",
     "threads": "RAGLINE_LLM_THREADS", "k": "RAGLINE_ASK_K", "min_score": "RAGLINE_MIN_SCORE",
-    "min_confidence": "RAGLINE_MIN_CONFIDENCE",
+    "min_confidence": "RAGLINE_MIN_CONFIDENCE", "sentences": "RAGLINE_ASK_SENTENCES",
 }
 
 
