@@ -31,6 +31,24 @@ def test_ask_json(tiny_index, smollm2: Path) -> None:
                       "timings"}
     assert d["model"] == "smollm2" and len(d["retrieved"]) == 2
     assert set(d["timings"]) == {"retrieve_ms", "first_token_ms", "total_ms", "tokens_per_s"}
+    assert d["mode"] == "extractive" and {"span", "sentence", "confidence", "signals"} <= set(d)
+    if not d["abstained"]:  # the answer is the sentence of a passage that holds the span
+        [c] = d["citations"]
+        assert c["by"] == "quote" and d["span"] in " ".join(c["text"].split())
+        assert d["answer"] == f"{d['sentence']} [{c['n']}]"
+
+
+def test_ask_free_and_short_text(tiny_index, smollm2: Path) -> None:
+    free = ragline("ask", "Who introduced movable-type printing to Europe?", "--index",
+                   str(tiny_index.path), "--json", "-k", "2", "--free", *FAST)
+    assert free.returncode == 0, free.stderr
+    assert json.loads(free.stdout)["mode"] == "free"
+    short = ragline("ask", "Who introduced movable-type printing to Europe?", "--index",
+                    str(tiny_index.path), "-k", "2", "--short", "--min-confidence", "0",
+                    *FAST)
+    assert short.returncode == 0, short.stderr
+    answer = short.stdout.splitlines()[0]
+    assert answer.endswith("]") or "abstained" in short.stdout, short.stdout
 
 
 def test_config_file_in_the_index_is_read(tiny_index, smollm2: Path) -> None:

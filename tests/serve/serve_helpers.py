@@ -18,7 +18,8 @@ EXAMPLE = REPO / "src" / "ragline" / "data" / "example"
 COFFEE = "What water temperature is best for brewing coffee?"
 #: the keys of `ragline ask --json` (AskResult.to_dict)
 ASK_KEYS = {"question", "answer", "abstained", "abstain_reason", "relevance", "citations",
-            "dropped_citations", "retrieved", "model", "timings"}
+            "dropped_citations", "retrieved", "model", "timings",
+            "mode", "span", "sentence", "confidence", "signals", "note"}
 
 
 def wait_until(check: Callable[[], Any], timeout: float = 60.0, what: str = "condition") -> Any:

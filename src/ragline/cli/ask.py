@@ -15,7 +15,7 @@ from ragline.cli.options import IndexOpt, StoreOpt, WhereOpt, open_existing
 from ragline.errors import RaglineError
 from ragline.generate.answer import Asker, AskResult
 from ragline.generate.citations import markers
-from ragline.generate.factory import create_backend, load_config
+from ragline.generate.factory import DEFAULT_MIN_CONFIDENCE, create_backend, load_config
 from ragline.index import default_index_path
 
 console = Console(highlight=False)
@@ -38,11 +38,17 @@ MinScoreOpt = typer.Option(None, "--min-score", help="Abstain when the best pass
                            "similarity is below this (default: 0.35).")
 ThreadsOpt = typer.Option(None, "--threads", help="CPU threads for the embedded model.")
 ShortOpt = typer.Option(False, "--short", help="Answer with only the words that answer "
-                        "(SQuAD-style, a second short model turn) instead of a sentence.")
+                        "(the quoted span, SQuAD-style) instead of the sentence that holds "
+                        "them.")
+FreeOpt = typer.Option(False, "--free", help="Let the model write its answer (no grammar) "
+                       "instead of quoting the passages.")
+MinConfOpt = typer.Option(None, "--min-confidence", help="Abstain when a quoted answer's "
+                          "confidence (0-1) is below this (default: "
+                          f"{DEFAULT_MIN_CONFIDENCE}).")
 
 
 def _asker(index: Path | None, store: str | None, where: str | None, k: int | None,
-           stream: bool, short: bool = False, **flags: object) -> Asker:
+           stream: bool, short: bool = False, free: bool = False, **flags: object) -> Asker:
     idx = open_existing(index, store)
     try:
         cfg = load_config(index or default_index_path(), k=k, **flags)  # type: ignore[arg-type]
@@ -51,7 +57,8 @@ def _asker(index: Path | None, store: str | None, where: str | None, k: int | No
         idx.close()
         raise
     return Asker(idx, backend, k=cfg.k, min_score=cfg.min_score, stream=stream,
-                 concise=short, where=where)
+                 concise=short, where=where, extractive=not free,
+                 min_confidence=cfg.min_confidence, per_passage=cfg.sentences)
 
 
 def _close(asker: Asker) -> None:
@@ -72,9 +79,13 @@ def print_sources(result: AskResult) -> None:
         gone = ", ".join(f"[{n}]" for n in result.dropped_citations)
         err_console.print(f"[yellow]note:[/] removed {gone}: only {len(result.retrieved)} "
                           "passages were given to the model")
+    if result.note:
+        err_console.print(f"[yellow]note:[/] {escape(result.note)}")
     if result.abstained:
-        why = ("no passage is relevant enough" if result.abstain_reason == "retrieval"
-               else "the model found no answer in the passages")
+        why = {"retrieval": "no passage is relevant enough",
+               "confidence": f"the quoted answer's confidence {result.confidence or 0:.2f} is "
+                             "under the threshold"}.get(
+            result.abstain_reason or "", "the model found no answer in the passages")
         console.print(f"[dim](abstained: {why}; best similarity {result.relevance:.2f})[/]")
         return
     if not result.citations:
@@ -84,7 +95,8 @@ def print_sources(result: AskResult) -> None:
     for c in result.citations:
         where = escape(c.source) + (f", page {c.page}" if c.page else "")
         flag = "" if c.supported else "  [yellow](does not appear to support the claim)[/]"
-        how = "" if c.by == "model" else "  [dim](matched by content)[/]"
+        how = {"model": "", "quote": "  [dim](quoted)[/]"}.get(c.by,
+                                                               "  [dim](matched by content)[/]")
         snippet = " ".join(c.text.split())
         snippet = snippet[:200] + ("…" if len(snippet) > 200 else "")
         console.print(f"[bold cyan][{c.n}][/] [green]{where}[/]{flag}{how}")
@@ -104,7 +116,15 @@ def _answer(asker: Asker, question: str, as_json: bool, stream: bool,
         shown.append(piece)
         _write(piece)
 
-    result = asker.ask(question, on_text=write if live else None, follow_up=follow_up)
+    def span(piece: str) -> None:  # the quoted words inside the sentence, highlighted
+        shown.append(piece)
+        if console.is_terminal:
+            console.print(f"[bold]{escape(piece)}[/]", end="")
+        else:
+            _write(piece)
+
+    result = asker.ask(question, on_text=write if live else None, follow_up=follow_up,
+                       on_span=span if live else None)
     if as_json:
         print(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
         return result
@@ -133,15 +153,18 @@ def ask(
     min_score: float | None = MinScoreOpt,
     threads: int | None = ThreadsOpt,
     short: bool = ShortOpt,
+    free: bool = FreeOpt,
+    min_confidence: float | None = MinConfOpt,
     where: str | None = WhereOpt,
     store: str | None = StoreOpt,
 ) -> None:
-    """Answer QUESTION from the indexed documents, citing the passages it used."""
+    """Answer QUESTION from the indexed documents, quoting and citing the passage it used."""
     if not question.strip():
         raise RaglineError("the question is empty")
     asker = _asker(index, store, where, k, stream=not no_stream, url=llm_url, model=llm_model,
                    api_key_env=api_key_env, gguf=model, timeout=llm_timeout,
-                   max_tokens=max_tokens, min_score=min_score, threads=threads, short=short)
+                   max_tokens=max_tokens, min_score=min_score, threads=threads, short=short,
+                   free=free, min_confidence=min_confidence)
     try:
         _answer(asker, question, as_json, stream=not no_stream)
     finally:
@@ -179,13 +202,16 @@ def chat(
     min_score: float | None = MinScoreOpt,
     threads: int | None = ThreadsOpt,
     short: bool = ShortOpt,
+    free: bool = FreeOpt,
+    min_confidence: float | None = MinConfOpt,
     where: str | None = WhereOpt,
     store: str | None = StoreOpt,
 ) -> None:
     """Ask questions in a loop; follow-ups are read in the context of the conversation."""
     asker = _asker(index, store, where, k, stream=not no_stream, url=llm_url, model=llm_model,
                    api_key_env=api_key_env, gguf=model, timeout=llm_timeout,
-                   max_tokens=max_tokens, min_score=min_score, threads=threads, short=short)
+                   max_tokens=max_tokens, min_score=min_score, threads=threads, short=short,
+                   free=free, min_confidence=min_confidence)
     if sys.stdin.isatty():
         err_console.print("[dim]Ask about your documents; Ctrl-D or 'exit' ends.[/]")
     try:

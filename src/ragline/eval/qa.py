@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import json
+import random
 import re
 import statistics
 import string
@@ -118,3 +119,42 @@ def evaluate_qa(asker: Any, questions: Sequence[dict[str, Any]],
         if on_question is not None:
             on_question(1)
     return summarize(rows, asker.k), rows
+
+
+def unanswerable_set(questions: Sequence[dict[str, Any]], passages: Sequence[dict[str, Any]],
+                     n: int, seed: int, exclude: Sequence[str] = ()
+                     ) -> tuple[list[dict[str, Any]], list[str]]:
+    """Hard unanswerable questions: (questions, passage ids to remove from the corpus).
+
+    Each question's gold passage is removed while the other paragraphs of its article stay,
+    so retrieval still finds near misses on the same topic. A question qualifies only when no
+    other paragraph of its article holds one of its gold answers (it would still be
+    answerable), and when its gold passage is not in `exclude` (passages the answerable
+    questions need). One question per removed passage; the same arguments always give the
+    same set (sorted inputs, a seeded generator)."""
+    by_title: dict[str, list[dict[str, Any]]] = collections.defaultdict(list)
+    for p in passages:
+        by_title[str(p.get("title", ""))].append(p)
+    texts = {str(p["_id"]): f" {normalize(str(p['text']))} " for p in passages}
+    titles = {str(p["_id"]): str(p.get("title", "")) for p in passages}
+    asked: dict[str, list[dict[str, Any]]] = collections.defaultdict(list)
+    for q in questions:
+        asked[str(q["gold_passage_id"])].append(q)
+    skip = set(exclude)
+
+    def qualifies(q: dict[str, Any]) -> bool:
+        gold = str(q["gold_passage_id"])
+        others = [texts[str(p["_id"])] for p in by_title[titles[gold]] if str(p["_id"]) != gold]
+        golds = [f" {normalize(str(a))} " for a in q["answers"] if normalize(str(a))]
+        return bool(others) and not any(g in t for g in golds for t in others)
+
+    rng = random.Random(seed)
+    chosen: list[dict[str, Any]] = []
+    candidates = sorted(pid for pid in asked if pid in texts and pid not in skip)
+    for pid in rng.sample(candidates, len(candidates)):  # a seeded shuffle
+        fit = sorted((q for q in asked[pid] if qualifies(q)), key=lambda q: str(q["id"]))
+        if fit:
+            chosen.append(rng.choice(fit))
+        if len(chosen) == n:
+            break
+    return chosen, [str(q["gold_passage_id"]) for q in chosen]

@@ -1,16 +1,25 @@
 """The `ask` pipeline: retrieve, decide whether to answer, generate, check citations.
 
-Abstention has two gates. Before generation: when the best passage's dense (cosine) score is
-under `min_score`, nothing relevant was found, so we do not ask the model at all (it would only be
-tempted to invent). After generation: when the model's first sentence says the documents do
-not hold the answer. Either way the answer becomes ABSTAIN_TEXT and `abstained` is true.
+By default the answer is extractive (generate/quote.py): the model may only quote a run of
+words from the passages, under a grammar, or say NONE; the answer is the passage sentence that
+holds the quote (`--short`: the quote itself), cited by the passage it came from, and a
+confidence from the model's log-probs can turn it into an abstention (`min_confidence`). A
+backend without grammars (an OpenAI-compatible server that refuses or ignores one) gets the
+free-text path below, and the result says so in `note`. With `--short` the quote streams as
+it is decoded, so a quote later judged under the threshold has already been shown.
 
-Generation has two turns (see generate/prompt.py): a draft sentence, kept from the reader, then
-the words that answer, cut from it, which stream to the reader followed by the [n] of the
-passage that holds them (citations.source_for). Only the best `prompt_k` of the k retrieved
-passages go in the prompt: on SQuAD the gold passage is nearly always among the first three,
-and each passage costs ~180 prompt tokens, which dominate the time to first token on CPU.
-The drafts are capped (DRAFT_PIECES) by closing the stream, which stops the model.
+Abstention, in both modes: before generation, when the best passage's dense (cosine) score is
+under `min_score`, nothing relevant was found, so we do not ask the model at all (it would
+only be tempted to invent). After generation: the model said NONE or its quote's confidence
+is under `min_confidence` (extractive), or its first sentence says the documents do not hold
+the answer (free text). Either way the answer becomes ABSTAIN_TEXT and `abstained` is true.
+
+Free text: generation has two turns (see generate/prompt.py): a draft sentence, kept from the
+reader, then the words that answer, cut from it, which stream to the reader followed by the [n]
+of the passage that holds them (citations.source_for). Only the best `prompt_k` of the k
+retrieved passages go in the prompt: on SQuAD the gold passage is nearly always among the first
+three, and each passage costs ~180 prompt tokens, which dominate the time to first token on
+CPU. The drafts are capped (DRAFT_PIECES) by closing the stream, which stops the model.
 
 One `ask` keeps its own state (the model calls it made, their stats and timings) in locals and
 in what it returns, so several askers may share one index and one backend: a server makes one
@@ -27,14 +36,16 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ragline.generate import citations as cit
+from ragline.generate import quote
 from ragline.generate.base import (
     Generation,
     GenerationCancelled,
     GenerationStats,
     LLMBackend,
+    LLMError,
     Message,
 )
-from ragline.generate.factory import DEFAULT_MIN_SCORE
+from ragline.generate.factory import DEFAULT_MIN_CONFIDENCE, DEFAULT_MIN_SCORE
 from ragline.generate.prompt import CONCISE_PREFILL, build_messages, concise_messages
 from ragline.types import Hit, SearchResult
 
@@ -121,6 +132,12 @@ class AskResult:
     draft: str = ""  # the model's first, full-sentence reply, when the answer was cut from it
     completion_tokens: int = 0  # generated over all the model calls of this answer
     prompt_tokens: int = 0  # prompt tokens over those calls, where the backend counts them
+    mode: str = "free"  # "extractive": quoted under a grammar; "free": written by the model
+    span: str = ""  # extractive: the quoted words (the short answer)
+    sentence: str = ""  # extractive: the passage sentence that holds them
+    confidence: float | None = None  # extractive: the abstention score (see generate/quote.py)
+    signals: dict[str, float] = field(default_factory=dict)  # what the score is made of
+    note: str | None = None  # e.g. why extractive decoding was not used
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -134,6 +151,12 @@ class AskResult:
             "retrieved": [h.to_dict() for h in self.retrieved],
             "model": self.model,
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
+            "mode": self.mode,
+            "span": self.span,
+            "sentence": self.sentence,
+            "confidence": None if self.confidence is None else round(self.confidence, 4),
+            "signals": self.signals,
+            "note": self.note,
         }
 
 
@@ -143,7 +166,10 @@ class Asker:
     def __init__(self, index: Searchable, backend: LLMBackend, k: int = 5,
                  min_score: float = DEFAULT_MIN_SCORE, stream: bool = True,
                  history_turns: int = 3, prompt_k: int = 3, concise: bool = False,
-                 where: str | Mapping[str, Any] | None = None) -> None:
+                 where: str | Mapping[str, Any] | None = None, extractive: bool = True,
+                 per_passage: int = quote.PER_PASSAGE,
+                 min_confidence: float = DEFAULT_MIN_CONFIDENCE,
+                 budget: int = quote.BUDGET) -> None:
         self.index = index
         self.where = where  # a metadata filter every search of this asker applies
         self.backend = backend
@@ -152,7 +178,12 @@ class Asker:
         self.stream = stream
         self.history_turns = history_turns
         self.prompt_k = prompt_k  # passages in the prompt (the best of the k retrieved)
-        self.concise = concise  # cut the draft to the words that answer
+        self.concise = concise  # answer with the words that answer, not a sentence
+        #: quote a span under a grammar where the backend supports it (generate/quote.py)
+        self.extractive = extractive
+        self.per_passage = per_passage  # sentences per passage in the extractive prompt
+        self.min_confidence = min_confidence  # abstain below this extractive score
+        self.budget = budget  # ... and the most over all passages (0: no limit)
         self.history: list[tuple[str, str]] = []  # (question, answer) of earlier chat turns
 
     def retrieve(self, question: str, follow_up: bool) -> list[Hit]:
@@ -186,11 +217,13 @@ class Asker:
                                       for h in self._search(q, 1, mode="dense").hits])
 
     def ask(self, question: str, on_text: Callable[[str], None] | None = None,
-            follow_up: bool = False, cancel: threading.Event | None = None) -> AskResult:
+            follow_up: bool = False, cancel: threading.Event | None = None,
+            on_span: Callable[[str], None] | None = None) -> AskResult:
         """Answer from the index only; `on_text` receives the answer as it streams.
 
         When `cancel` is set, the model is stopped at its next piece and GenerationCancelled
-        is raised (the history is left as it was)."""
+        is raised (the history is left as it was). In extractive mode the quoted words of a
+        sentence answer go to `on_span` when given (a terminal highlights them)."""
         run = _Run(cancel)
         t0 = time.perf_counter()
         hits = self.retrieve(question, follow_up)
@@ -205,8 +238,23 @@ class Asker:
             return AskResult(question, ABSTAIN_TEXT, True, [], hits, self.backend.name,
                              timings, abstain_reason="retrieval", relevance=best)
         shown_hits = hits[: max(1, self.prompt_k)]
-        messages = build_messages(question, shown_hits,
-                                  self._history_messages() if follow_up else ())
+        history = self._history_messages() if follow_up else []
+        note = None
+        if self.extractive and getattr(self.backend, "grammar", False):
+            try:
+                quoted = self._quote(question, shown_hits, history, best, on_text, on_span,
+                                     run)
+            except LLMError as e:
+                if "HTTP 400" not in str(e):
+                    raise
+                quoted, note = None, f"the LLM server refused a grammar ({e})"
+            if quoted is not None:
+                return self._finish(self._quoted_result(question, hits, quoted, best, timings,
+                                                        t0), run)
+            self.backend.grammar = False  # type: ignore[attr-defined]  # a fact of the server
+            note = note or "the LLM server ignored the grammar"
+            note += ": answered without extractive decoding"
+        messages = build_messages(question, shown_hits, history)
         raw, draft, first, t_end = self._generate(messages, shown_hits, on_text, run)
         timings["first_token_ms"] = ((first or t_end) - t0) * 1e3
         timings["total_ms"] = (t_end - t0) * 1e3
@@ -219,10 +267,59 @@ class Asker:
             result = AskResult(question, report.answer, False, report.citations, hits,
                                self.backend.name, timings, report.dropped, None, raw, best,
                                draft)
+        result.note = note
+        return self._finish(result, run)
+
+    def _finish(self, result: AskResult, run: _Run) -> AskResult:
         result.completion_tokens = sum(c.completion_tokens for c in run.calls)
         result.prompt_tokens = sum(c.prompt_tokens or 0 for c in run.calls)
-        self.history.append((question, result.answer))
+        self.history.append((result.question, result.answer))
         return result
+
+    def _quote(self, question: str, hits: Sequence[Hit], history: Sequence[Message],
+               relevance: float, on_text: Callable[[str], None] | None,
+               on_span: Callable[[str], None] | None, run: _Run) -> quote.Quote | None:
+        """The extractive answer (generate/quote.py), or None when the backend wrote text that
+        is not a quote (a server that ignores grammars)."""
+        embed = getattr(getattr(self.index, "embedder", None), "embed", None)
+        prepared = quote.prepare(question, hits, history, self.per_passage, embed,
+                                 self.budget)
+        stream = on_text if self.concise else None
+        reply, first = self._stream_words(run, prepared.messages, stream, quote.SPAN_PIECES,
+                                          extra=prepared.extra, hold=quote.NONE_REPLIES)
+        found = quote.read_reply(question, reply, prepared, run.calls[-1], relevance, embed)
+        if found is None:
+            return None
+        found.first = first
+        if found.abstained(self.min_confidence):
+            return found
+        if on_text is None:
+            return found
+        for piece, is_span in quote.pieces(found, self.concise, streamed=first is not None):
+            run.check()  # the reader may have gone after the previous piece
+            ((on_span or on_text) if is_span else on_text)(piece)
+            found.first = found.first or time.perf_counter()
+        return found
+
+    def _quoted_result(self, question: str, hits: list[Hit], found: quote.Quote, best: float,
+                       timings: dict[str, float], t0: float) -> AskResult:
+        t_end = time.perf_counter()
+        timings["first_token_ms"] = ((found.first or t_end) - t0) * 1e3
+        timings["total_ms"] = (t_end - t0) * 1e3
+        timings["tokens_per_s"] = self._decode_rate(found.stats, t_end)
+        name = self.backend.name
+        if found.abstained(self.min_confidence):
+            reason = "model" if found.none else "confidence"
+            r = AskResult(question, ABSTAIN_TEXT, True, [], hits, name, timings,
+                          abstain_reason=reason, raw_answer=found.reply, relevance=best)
+        else:
+            answer = found.span if self.concise else found.sentence
+            r = AskResult(question, f"{answer} [{found.n}]", False,
+                          [quote.citation(found, hits)], hits, name, timings,
+                          raw_answer=found.reply, relevance=best, draft=found.sentence)
+            r.span, r.sentence = found.span, found.sentence
+        r.mode, r.confidence, r.signals = "extractive", found.confidence, found.signals
+        return r
 
     def _generate(self, messages: Sequence[Message], hits: Sequence[Hit],
                   on_text: Callable[[str], None] | None, run: _Run
@@ -257,14 +354,17 @@ class Asker:
 
     def _stream_words(self, run: _Run, messages: Sequence[Message],
                       on_text: Callable[[str], None] | None, limit: int | None = None,
-                      strip: str = "") -> tuple[str, float | None]:
+                      strip: str = "", extra: Mapping[str, Any] | None = None,
+                      hold: Sequence[str] = ()) -> tuple[str, float | None]:
         """Stream a reply to `on_text` once it has words (and without an echoed `strip`
-        prefix); stop after `limit` pieces, or when `run.cancel` is set, by closing the stream,
-        which stops the model."""
+        prefix, and not while it could still become one of `hold`); stop after `limit`
+        pieces, or when `run.cancel` is set, by closing the stream, which stops the model.
+        `extra` request fields (a grammar) go to backends that take them."""
         pieces: list[str] = []
         shown: float | None = None  # when the first words were handed to the reader
         run.check()
-        stream = Generation.of(self.backend.generate(messages, stream=self.stream))
+        kwargs = {"extra": extra} if extra else {}
+        stream = Generation.of(self.backend.generate(messages, stream=self.stream, **kwargs))
         run.calls.append(stream.stats)
         try:
             for piece in stream:
@@ -272,7 +372,8 @@ class Asker:
                 pieces.append(piece)
                 if shown is None:
                     head = _unprefix("".join(pieces), strip)
-                    if not has_words(head) or (strip and strip.startswith(head.strip())):
+                    if not has_words(head) or (strip and strip.startswith(head.strip())) \
+                            or any(h.startswith(head.strip()) for h in hold):
                         continue
                     shown = time.perf_counter()
                     piece = head.lstrip()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -29,13 +29,16 @@ class GenerationOptions:
     seed: int = 0
     stop: list[str] = field(default_factory=list)
 
-    def request(self, messages: Sequence[Message], stream: bool) -> dict[str, Any]:
-        """The OpenAI-style chat request both backends send (llama.cpp in process, or HTTP)."""
+    def request(self, messages: Sequence[Message], stream: bool,
+                extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The OpenAI-style chat request both backends send (llama.cpp in process, or HTTP);
+        `extra` adds per-call fields such as llama.cpp's `grammar` or `logprobs`."""
         req: dict[str, Any] = {"messages": check_messages(messages), "stream": stream,
                                "max_tokens": self.max_tokens, "temperature": self.temperature,
                                "seed": self.seed}
         if self.stop:
             req["stop"] = list(self.stop)
+        req.update(extra or {})
         return req
 
 
@@ -49,6 +52,9 @@ class GenerationStats:
     started: float = 0.0  # time.perf_counter() when the call was made
     first_piece: float | None = None  # ... when its first piece arrived
     ended: float | None = None  # ... when it was exhausted or closed
+    #: per generated token, when logprobs were asked for: {"token", "logprob", "top_logprobs"}
+    #: (llama.cpp reports the model's raw probabilities, before a grammar masks any token)
+    logprobs: list[dict[str, Any]] = field(default_factory=list)
 
 
 class Generation(Iterator[str]):
@@ -104,7 +110,17 @@ class LLMBackend(Protocol):
 
     def generate(self, messages: Sequence[Message], stream: bool = True) -> Iterator[str]: ...
 
+    # Backends that can constrain decoding also accept `extra` (request fields such as
+    # `grammar`) in `generate` and set `grammar = True`; see generate/extractive.py.
+
     def close(self) -> None: ...
+
+
+def note_logprobs(stats: GenerationStats, choice: dict[str, Any]) -> None:
+    """Keep the per-token log-probs of an OpenAI-style choice (whole reply or stream chunk)."""
+    content = (choice.get("logprobs") or {}).get("content")
+    if isinstance(content, list):
+        stats.logprobs.extend(t for t in content if isinstance(t, dict))
 
 
 def check_messages(messages: Sequence[Message]) -> list[Message]:

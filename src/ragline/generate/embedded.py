@@ -17,7 +17,7 @@ import secrets
 import shutil
 import tempfile
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from ragline.generate.base import (
     GenerationStats,
     LLMError,
     Message,
+    note_logprobs,
 )
 
 _DONE = object()
@@ -55,6 +56,8 @@ def _error_text(payload: Any) -> str | None:
 
 class EmbeddedBackend:
     """A GGUF model run in this process; loads on first use, one request at a time."""
+
+    grammar = True  # llama.cpp applies a GBNF `grammar` sent with a request
 
     def __init__(self, model_path: str | Path, name: str | None = None, n_ctx: int = 4096,
                  n_threads: int | None = None,
@@ -128,15 +131,17 @@ class EmbeddedBackend:
         self.close()
 
     # generation ---------------------------------------------------------------------------
-    def generate(self, messages: Sequence[Message], stream: bool = True) -> Generation:
-        """The reply's text; the model runs in a worker thread so we can stream."""
+    def generate(self, messages: Sequence[Message], stream: bool = True,
+                 extra: Mapping[str, Any] | None = None) -> Generation:
+        """The reply's text; the model runs in a worker thread so we can stream. `extra` adds
+        request fields (llama.cpp's `grammar`, `logprobs`, `top_logprobs`)."""
         stats = self.last_stats = GenerationStats()
-        return Generation(self._pieces(messages, stream, stats), stats)
+        return Generation(self._pieces(messages, stream, stats, extra), stats)
 
-    def _pieces(self, messages: Sequence[Message], stream: bool,
-                stats: GenerationStats) -> Iterator[str]:
+    def _pieces(self, messages: Sequence[Message], stream: bool, stats: GenerationStats,
+                extra: Mapping[str, Any] | None = None) -> Iterator[str]:
         self.load()
-        req = self.options.request(messages, stream)
+        req = self.options.request(messages, stream, extra)
         if not stream:
             with self._lock:
                 reply = self._server.handle_chat_completions(req)
@@ -144,6 +149,7 @@ class EmbeddedBackend:
                 raise LLMError(f"the model failed: {err}")
             _note_usage(stats, reply)
             choice = reply["choices"][0]
+            note_logprobs(stats, choice)
             stats.finish_reason = choice.get("finish_reason")
             yield choice["message"].get("content") or ""
             return
@@ -178,6 +184,7 @@ class EmbeddedBackend:
                 for choice in chunk.get("choices") or []:
                     if choice.get("finish_reason"):
                         stats.finish_reason = choice["finish_reason"]
+                    note_logprobs(stats, choice)
                     text = (choice.get("delta") or {}).get("content")
                     if text:
                         if "timings" not in chunk and "usage" not in chunk:

@@ -9,6 +9,8 @@ folder's config.toml (`[llm]` table) > defaults.
     gguf = "/models/any.gguf"          # embedded: a GGUF path, or qwen2.5-coder-0.5b / smollm2
     k = 5
     min_score = 0.35
+    min_confidence = 0.4               # extractive answers below this confidence abstain
+    sentences = 2                      # sentences per passage in the prompt (0: whole passages)
 """
 
 from __future__ import annotations
@@ -32,6 +34,11 @@ except ModuleNotFoundError:  # Python 3.10: the same parser, as a package
 # the example corpus 1 of 8 answerable (a borderline one) and 0 of 8 unanswerable. 0.40 would
 # trade 6% / 25%; 0.45 11.5% / 12.5%.
 DEFAULT_MIN_SCORE = 0.35
+# The extractive answer's own abstention threshold on its confidence (generate/quote.py),
+# chosen on the tuning split (`bench/qa.py --tune --limit 40 --unanswerable 40`): the most
+# abstention on hard unanswerable questions while answering >= 85% of answerable ones. On the
+# reported sample it answers 94% and abstains on 30%; 0.475 would give 79% / 60%.
+DEFAULT_MIN_CONFIDENCE = 0.4
 CONFIG_FILE = "config.toml"
 
 
@@ -48,6 +55,8 @@ class AskConfig:
     threads: int | None = None
     k: int = 5
     min_score: float = DEFAULT_MIN_SCORE
+    min_confidence: float = DEFAULT_MIN_CONFIDENCE
+    sentences: int = 2  # sentences of each passage in an extractive prompt (0: all)
 
 
 ENV = {
@@ -56,6 +65,7 @@ ENV = {
     "timeout": "RAGLINE_LLM_TIMEOUT", "max_tokens": "RAGLINE_LLM_MAX_TOKENS",
     "temperature": "RAGLINE_LLM_TEMPERATURE", "n_ctx": "RAGLINE_LLM_CTX",
     "threads": "RAGLINE_LLM_THREADS", "k": "RAGLINE_ASK_K", "min_score": "RAGLINE_MIN_SCORE",
+    "min_confidence": "RAGLINE_MIN_CONFIDENCE", "sentences": "RAGLINE_ASK_SENTENCES",
 }
 
 

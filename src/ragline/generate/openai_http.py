@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -21,6 +21,7 @@ from ragline.generate.base import (
     GenerationStats,
     LLMError,
     Message,
+    note_logprobs,
 )
 
 
@@ -36,6 +37,10 @@ def chat_url(base_url: str) -> str:
 
 class OpenAIBackend:
     """Chat completions over HTTP; one httpx client reused across questions."""
+
+    #: try GBNF grammars (llama.cpp's server honours them); the asker sets this to False when
+    #: the server refuses or ignores one, and answers the free-text way from then on
+    grammar = True
 
     def __init__(self, base_url: str, model: str | None = None, api_key: str | None = None,
                  api_key_env: str | None = None, timeout: float = 120.0,
@@ -68,20 +73,23 @@ class OpenAIBackend:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _body(self, messages: Sequence[Message], stream: bool) -> dict[str, Any]:
-        body = {"model": self.model, **self.options.request(messages, stream)}
+    def _body(self, messages: Sequence[Message], stream: bool,
+              extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        body = {"model": self.model, **self.options.request(messages, stream, extra)}
         if stream:
             body["stream_options"] = {"include_usage": True}
         return body
 
-    def generate(self, messages: Sequence[Message], stream: bool = True) -> Generation:
-        """The reply's text as the server sends it."""
+    def generate(self, messages: Sequence[Message], stream: bool = True,
+                 extra: Mapping[str, Any] | None = None) -> Generation:
+        """The reply's text as the server sends it; `extra` adds request fields (`grammar`:
+        llama.cpp's server applies it, others may refuse or ignore it: the asker checks)."""
         stats = self.last_stats = GenerationStats()
-        return Generation(self._pieces(messages, stream, stats), stats)
+        return Generation(self._pieces(messages, stream, stats, extra), stats)
 
-    def _pieces(self, messages: Sequence[Message], stream: bool,
-                stats: GenerationStats) -> Iterator[str]:
-        body = self._body(messages, stream)
+    def _pieces(self, messages: Sequence[Message], stream: bool, stats: GenerationStats,
+                extra: Mapping[str, Any] | None = None) -> Iterator[str]:
+        body = self._body(messages, stream, extra)
         try:
             with self._client.stream("POST", self.url, json=body) as response:
                 if response.status_code >= 400:
@@ -122,6 +130,7 @@ class OpenAIBackend:
             payload = response.json()
             choice = payload["choices"][0]
             _usage(stats, payload)
+            note_logprobs(stats, choice)
             stats.finish_reason = choice.get("finish_reason")
             return choice["message"].get("content") or ""
         except (ValueError, KeyError, IndexError, TypeError) as e:
@@ -149,6 +158,7 @@ class OpenAIBackend:
             for choice in chunk.get("choices") or []:
                 if choice.get("finish_reason"):
                     stats.finish_reason = choice["finish_reason"]
+                note_logprobs(stats, choice)
                 text = (choice.get("delta") or {}).get("content")
                 if text:
                     counted += 1

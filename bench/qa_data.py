@@ -1,0 +1,88 @@
+"""SQuAD data for bench/qa.py: the fixed sample, the tuning split, the indexes, and the hard
+unanswerable set (questions whose gold passage is removed from a second index)."""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from ragline.eval.qa import unanswerable_set
+from ragline.index import Index
+
+REPO = Path(__file__).resolve().parents[1]
+SQUAD = REPO / ".." / "shared" / "data" / "squad-v1.1-dev"
+EXAMPLE = REPO / "src" / "ragline" / "data" / "example"
+UNANSWERABLE_SEED = 11
+UNANSWERABLE_TUNE = 40  # the first 40 of the set tune the threshold ...
+UNANSWERABLE_REPORT = 100  # ... the next 100 are reported (all 140 are out of the index)
+
+
+# data --------------------------------------------------------------------------------------
+def sample_questions(n: int, seed: int, tune: bool = False) -> list[dict[str, Any]]:
+    """The fixed sample; with `tune`, n others (seed 7) drawn from outside it, to tune on."""
+    with (SQUAD / "questions.jsonl").open(encoding="utf-8") as fh:
+        questions = [json.loads(line) for line in fh if line.strip()]
+    sample = random.Random(seed).sample(questions, n)
+    if not tune:
+        return sample
+    taken = {q["id"] for q in sample}
+    return random.Random(7).sample([q for q in questions if q["id"] not in taken], n)
+
+
+def open_index(path: Path, corpus: Path) -> Index:
+    idx = Index(path)
+    if idx.status()["chunks"] == 0:
+        print(f"building the index at {path} from {corpus} ...", file=sys.stderr)
+        t = time.perf_counter()
+        idx.add([corpus])
+        print(f"  {idx.status()['chunks']} chunks in {time.perf_counter() - t:.0f}s",
+              file=sys.stderr)
+    return idx
+
+
+def gold_id(source: str) -> str:
+    return source.partition("#")[2]  # "<file>#<_id>"; SQuAD ids contain "#" too
+
+
+
+def all_questions() -> list[dict[str, Any]]:
+    with (SQUAD / "questions.jsonl").open(encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def passages() -> list[dict[str, Any]]:
+    with (SQUAD / "corpus.jsonl").open(encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def unanswerable(n: int, tune: bool, sample_n: int, seed: int) -> tuple[list[dict[str, Any]],
+                                                                          list[str]]:
+    """(questions, every removed passage id): the first n of the tuning part or of the
+    reported part; no removed passage is the gold passage of a sampled answerable question,
+    of the fixed sample or of the tuning split."""
+    keep = [q["gold_passage_id"] for t in (False, True) for q in sample_questions(sample_n,
+                                                                                  seed, t)]
+    chosen, removed = unanswerable_set(all_questions(), passages(),
+                                       UNANSWERABLE_TUNE + UNANSWERABLE_REPORT,
+                                       UNANSWERABLE_SEED, exclude=keep)
+    part = chosen[:UNANSWERABLE_TUNE] if tune else chosen[UNANSWERABLE_TUNE:]
+    return part[:n], removed
+
+
+def holdout_index(path: Path, removed: list[str]) -> Index:
+    """The corpus without the removed passages, indexed once at `path` (corpus in path/src)."""
+    corpus = path / "src" / "corpus.jsonl"
+    if not corpus.is_file():
+        corpus.parent.mkdir(parents=True, exist_ok=True)
+        gone = set(removed)
+        tmp = corpus.with_suffix(".tmp")
+        with tmp.open("w", encoding="utf-8") as fh:
+            for p in passages():
+                if p["_id"] not in gone:
+                    fh.write(json.dumps(p, ensure_ascii=False) + "\n")
+        tmp.replace(corpus)
+    return open_index(path / "index", corpus)
