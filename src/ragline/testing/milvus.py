@@ -82,8 +82,9 @@ class MilvusTestServer:
         self.port = int(ports["proxy_port"])
         return self
 
-    def stop(self) -> None:
-        """SIGTERM and wait for a clean exit (the wheel's own stop kills after 1 s)."""
+    def stop(self, grace: float = 5.0) -> None:
+        """SIGTERM, then SIGKILL after `grace` seconds: a throwaway server's data is dropped
+        anyway, and a graceful Milvus shutdown can take 30 s."""
         atexit.unregister(self.stop)
         server, self._server = self._server, None
         if server is None:
@@ -92,7 +93,7 @@ class MilvusTestServer:
         if proc is not None:
             proc.terminate()
             try:
-                proc.wait(timeout=30)
+                proc.wait(timeout=grace)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=10)

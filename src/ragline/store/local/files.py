@@ -44,9 +44,10 @@ def sync_lexical(lex: Bm25Index, catalog: Catalog) -> Bm25Index:
 class GenerationFiles:
     """Loads, shares and cleans up one folder's generation files. Thread-safe."""
 
-    def __init__(self, folder: Path, lexical: Bm25Settings) -> None:
+    def __init__(self, folder: Path, lexical: Bm25Settings, vectors: bool = True) -> None:
         self.folder = folder
         self.lexical_settings = lexical
+        self.vector_files = vectors  # False where the vectors live elsewhere (Milvus)
         self._lock = threading.Lock()
         self._vectors: FaissVectors | None = None  # of the newest generation loaded
         self._lexical: tuple[int, Bm25Index] | None = None
@@ -63,7 +64,7 @@ class GenerationFiles:
                 lex = self._lexical[1]
         if vec is None or vec.generation != generation:  # type: ignore[union-attr]
             vec = None
-            if generation > 0:
+            if generation > 0 and self.vector_files:
                 vec = open(vectors_path(self.folder, generation), "rb")  # noqa: SIM115
         if lex is None:
             with contextlib.suppress(FileNotFoundError):

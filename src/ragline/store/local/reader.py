@@ -107,12 +107,16 @@ class LocalReader:
                 "disk_bytes": sum(f.stat().st_size for f in files)}
 
 
+    def vector_ids(self) -> list[int]:
+        """Ids that hold a vector in this snapshot, ascending (for `verify`)."""
+        return sorted(self._vectors().ids().tolist()) if "dim" in self._info else []
+
     def verify(self) -> list[str]:
         ids, hashes = self._catalog.id_hashes()
         problems = []
-        vec = sorted(self._vectors().ids().tolist()) if "dim" in self._info else []
+        vec = self.vector_ids()
         if vec != ids:
-            problems.append(f"catalog holds {len(ids)} chunks, the vector file {len(vec)} "
+            problems.append(f"catalog holds {len(ids)} chunks, the vector store {len(vec)} "
                             f"({len(set(ids) ^ set(vec))} differ)")
         lex = self._lexical()
         if dict(zip(lex.ids.tolist(), lex.hashes, strict=True)) != dict(
