@@ -22,6 +22,16 @@ def is_url(location: str | Path) -> bool:
     return str(location).startswith(_URL_SCHEMES)
 
 
+def catalog_folder(location: str | Path) -> Path | None:
+    """The folder that holds the catalog (a folder, or a milvus:// URL's index=), else None."""
+    where = str(location)
+    if where.startswith("milvus://"):
+        from ragline.store.milvus.url import parse
+
+        return parse(where).folder
+    return None if is_url(where) else Path(where)
+
+
 def configured_store(index: Path) -> str | None:
     """The `[store] url` of `<index>/config.toml`, if any (a folder that points elsewhere)."""
     path = Path(index) / "config.toml"

@@ -53,6 +53,8 @@ def _errors(what: str) -> Iterator[None]:
         yield
     except MilvusException as e:
         reason = " ".join(str(getattr(e, "message", "") or e).split())
+        if "collection not found" in reason.lower():
+            reason += " (was the collection dropped? the catalog still refers to it)"
         raise MilvusFailure(f"{what}: {reason}") from None
 
 

@@ -86,14 +86,16 @@ class MilvusStore(LocalStore):
     _vector_files = False
 
     def __init__(self, url: str, folder: str | Path | None = None,
-                 lexical: Bm25Settings | None = None, params: HnswParams | None = None) -> None:
+                 lexical: Bm25Settings | None = None, params: HnswParams | None = None,
+                 timeout: float = 10.0) -> None:
         where = parse(url)
         folder = Path(folder) if folder is not None else where.folder
         if folder is None:
             raise RaglineError(f"{url}: a Milvus store keeps its catalog in an index folder: "
                                "add --index DIR (or ?index=DIR to the URL)")
         # Milvus first: an unreachable server is one error line, before the folder is touched
-        self.collection = MilvusCollection(where.host, where.port, params=params)
+        self.collection = MilvusCollection(where.host, where.port, params=params,
+                                           timeout=timeout)
         super().__init__(folder, lexical)
         self._live: Counter[int] = Counter()
         self._live_lock = threading.Lock()

@@ -29,7 +29,7 @@ from ragline.store.base import check_vectors
 from ragline.store.local.catalog import in_batches
 from ragline.store.local.files import GenerationFiles
 from ragline.store.local.writer import LocalWriter
-from ragline.store.milvus.collection import MilvusCollection
+from ragline.store.milvus.collection import MilvusCollection, MilvusFailure
 
 MILVUS_SCHEMA = """
 CREATE TABLE IF NOT EXISTS milvus_state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -126,9 +126,16 @@ class MilvusWriter(LocalWriter):
 
     def _collect_orphans(self) -> None:
         """Vectors a killed writer inserted but never committed, and its tombstones."""
-        if "dim" in self._info and self._collection.exists():
-            self._collection.delete(f"id > {self._next_id}")
-            self._purge()
+        if "dim" not in self._info:
+            return
+        if not self._collection.exists():
+            if self._next_id > 0:  # writing now would leave the committed chunks vectorless
+                raise MilvusFailure(f"{self._collection.where} is gone (dropped?) but the "
+                                    "catalog lists chunks stored there; refusing to write "
+                                    "(ingest into a new index folder)")
+            return
+        self._collection.delete(f"id > {self._next_id}")
+        self._purge()
 
     def _purge(self) -> None:
         """Tombstones no snapshot of this process still needs (older readers keep theirs),
