@@ -22,6 +22,7 @@ from typing import Any
 
 from ragline.errors import IndexLockedError, RaglineError
 from ragline.store.lexical import Bm25Settings
+from ragline.store.local.ann import ANN_THRESHOLD
 from ragline.store.local.bm25 import Bm25Index
 from ragline.store.local.catalog import Catalog, connect, create_schema
 from ragline.store.local.files import GenerationFiles
@@ -37,7 +38,8 @@ class LocalStore:
 
     _vector_files = True  # vectors.<gen>.faiss beside the catalog (not so for Milvus)
 
-    def __init__(self, folder: str | Path, lexical: Bm25Settings | None = None) -> None:
+    def __init__(self, folder: str | Path, lexical: Bm25Settings | None = None,
+                 ann_threshold: int = ANN_THRESHOLD) -> None:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.location = str(self.folder)
@@ -45,7 +47,8 @@ class LocalStore:
         self._local = threading.local()
         self._conns: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
-        self.files = GenerationFiles(self.folder, self.lexical_settings, self._vector_files)
+        self.files = GenerationFiles(self.folder, self.lexical_settings, self._vector_files,
+                                     ann_threshold)
         conn = self._conn()
         create_schema(conn)
         self._release(conn)
