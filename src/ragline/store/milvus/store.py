@@ -32,7 +32,7 @@ from ragline.store.local.store import LocalStore
 from ragline.store.milvus.collection import HnswParams, MilvusCollection
 from ragline.store.milvus.expr import to_milvus
 from ragline.store.milvus.url import MilvusLocation, parse
-from ragline.store.milvus.writer import MILVUS_SCHEMA, MilvusWriter, tombstones
+from ragline.store.milvus.writer import MILVUS_SCHEMA, MilvusWriter, read_ts, tombstones
 
 
 class MilvusReader(LocalReader):
@@ -40,9 +40,10 @@ class MilvusReader(LocalReader):
 
     def __init__(self, files: GenerationFiles, catalog: Catalog, info: dict[str, str],
                  generation: int, lexical: Any, collection: MilvusCollection,
-                 hidden: Sequence[int]) -> None:
+                 hidden: Sequence[int], ts: int) -> None:
         super().__init__(files, catalog, info, generation, None, lexical)
         self._collection = collection
+        self._ts = ts
         self._hidden = list(hidden)
         self._high = int(info.get("next_id", 0))
 
@@ -52,13 +53,14 @@ class MilvusReader(LocalReader):
         return f"{expr} and id not in {self._hidden}" if self._hidden else expr
 
     def vectors(self, ids: Sequence[int]) -> np.ndarray:
-        return self._collection.vectors(list(ids), int(self._info["dim"]))
+        return self._collection.vectors(list(ids), int(self._info["dim"]), self._ts)
 
     def vector_ids(self) -> list[int]:
         if "dim" not in self._info:
             return []
         hidden = set(self._hidden)
-        return [i for i in self._collection.ids(self._high).tolist() if i not in hidden]
+        return [i for i in self._collection.ids(self._high, self._ts).tolist()
+                if i not in hidden]
 
     def dense_search(self, queries: np.ndarray, k: int,
                      where: Filter | None = None) -> list[Run]:
@@ -68,7 +70,7 @@ class MilvusReader(LocalReader):
             expr = f"({expr}) and {to_milvus(where, self.fields())}"
         if "dim" not in self._info or k <= 0 or self._high == 0:
             return [empty_run() for _ in range(len(q))]
-        return self._collection.search(q, k, expr)
+        return self._collection.search(q, k, expr, self._ts)
 
     def stats(self) -> dict[str, object]:
         files = [f for f in self._files.folder.iterdir() if f.is_file()]
@@ -145,7 +147,8 @@ class MilvusStore(LocalStore):
             self._live[generation] += 1
         try:
             yield MilvusReader(self.files, catalog, info, generation, handles[1],
-                               self.collection, tombstones(catalog.conn))
+                               self.collection, tombstones(catalog.conn),
+                               read_ts(catalog.conn))
         finally:
             with self._live_lock:
                 self._live[generation] -= 1

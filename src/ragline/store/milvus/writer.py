@@ -42,6 +42,19 @@ def tombstones(conn: sqlite3.Connection) -> list[int]:
     return [r[0] for r in conn.execute("SELECT id FROM milvus_tombstones ORDER BY id")]
 
 
+def record_ts(conn: sqlite3.Connection, ts: int) -> None:
+    """Raise the Milvus timestamp snapshots read at (never lowers it)."""
+    conn.execute("INSERT INTO milvus_state(key, value) VALUES ('ts', ?) ON CONFLICT(key) DO "
+                 "UPDATE SET value = MAX(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))",
+                 (str(ts),))
+
+
+def read_ts(conn: sqlite3.Connection) -> int:
+    """The Milvus timestamp of the last committed insert (0 before any)."""
+    row = conn.execute("SELECT value FROM milvus_state WHERE key = 'ts'").fetchone()
+    return int(row[0]) if row else 0
+
+
 def purge_tombstones(conn: sqlite3.Connection, collection: MilvusCollection,
                      upto_generation: int) -> int:
     """Delete from Milvus the vectors tombstoned at or before `upto_generation`, then their
@@ -51,10 +64,11 @@ def purge_tombstones(conn: sqlite3.Connection, collection: MilvusCollection,
         (upto_generation,))]
     if not ids:
         return 0
-    collection.delete_ids(ids)
+    ts = collection.delete_ids(ids)
     conn.execute("BEGIN IMMEDIATE")
     for part, marks in in_batches(ids):
         conn.execute(f"DELETE FROM milvus_tombstones WHERE id IN ({marks})", part)
+    record_ts(conn, ts)  # snapshots without these tombstones read past the delete
     conn.execute("COMMIT")
     return len(ids)
 
@@ -91,6 +105,10 @@ class MilvusVectors:
         return np.array([self._pending[i] if i in self._pending else next(stored)
                          for i in ids], dtype=np.float32).reshape(len(ids), self.dim)
 
+    def describe(self) -> str:
+        """Recorded in the catalog as `vector_index`, like the local index's kind."""
+        return f"milvus {self.collection.params.describe()}"
+
     def commit(self, generation: int) -> None:
         """Step 1: insert the new vectors with their chunks' metadata (still invisible)."""
         self._generation = generation
@@ -101,8 +119,9 @@ class MilvusVectors:
         for part, marks in in_batches(ids.tolist()):
             metas.update(self._conn.execute(
                 f"SELECT id, meta FROM chunks WHERE id IN ({marks})", part).fetchall())
-        self.collection.insert(ids, np.stack([self._pending[i] for i in ids.tolist()]),
-                               [json.loads(metas[i]) for i in ids.tolist()])
+        ts = self.collection.insert(ids, np.stack([self._pending[i] for i in ids.tolist()]),
+                                    [json.loads(metas[i]) for i in ids.tolist()])
+        record_ts(self._conn, ts)  # in the catalog's transaction: snapshots read past it
         self._pending.clear()
 
 
