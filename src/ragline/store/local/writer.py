@@ -134,7 +134,10 @@ class LocalWriter:
         vectors = self._vectors() if "dim" in self._info else None
         if vectors is not None:
             vectors.commit(generation)
-            self._catalog.set_meta(vector_index=vectors.describe())
+            if "vector_index" not in self._info or getattr(vectors, "ann", None) is not None:
+                # first commit, or the IVF was just built: record what (a reloaded index
+                # knows its nlist/nprobe only, not how it was tuned)
+                self._catalog.set_meta(vector_index=vectors.describe())
         lexical = self._lexical()
         lexical.save(lexical_path(self._files.folder, generation))
         self._catalog.set_meta(generation=generation, next_id=self._next_id,

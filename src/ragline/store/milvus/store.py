@@ -78,7 +78,8 @@ class MilvusReader(LocalReader):
         return {"store": f"milvus (vectors in {c.where}; catalog and BM25 in the folder)",
                 "vectors": self.counts()[1], "generation": self._generation,
                 "schema": self._info.get("schema", SCHEMA_VERSION),
-                "vector_index": c.params.describe(), "pending_deletes": len(self._hidden),
+                "vector_index": f"milvus {c.params.describe()}",
+                "pending_deletes": len(self._hidden),
                 "disk_bytes": sum(f.stat().st_size for f in files)}
 
 
