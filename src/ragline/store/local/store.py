@@ -33,13 +33,25 @@ from ragline.store.local.writer import LocalWriter
 CATALOG = "catalog.sqlite"
 
 
+def ann_threshold_setting() -> int:
+    """Chunks past which the vectors get an IVF index: $RAGLINE_ANN_THRESHOLD or 50,000."""
+    raw = os.environ.get("RAGLINE_ANN_THRESHOLD")
+    if raw is None:
+        return ANN_THRESHOLD
+    try:
+        return int(raw)
+    except ValueError:
+        raise RaglineError(f"RAGLINE_ANN_THRESHOLD must be a whole number, not {raw!r}") \
+            from None
+
+
 class LocalStore:
     """An index folder. Thread-safe: one SQLite connection per thread, one writer."""
 
     _vector_files = True  # vectors.<gen>.faiss beside the catalog (not so for Milvus)
 
     def __init__(self, folder: str | Path, lexical: Bm25Settings | None = None,
-                 ann_threshold: int = ANN_THRESHOLD) -> None:
+                 ann_threshold: int | None = None) -> None:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.location = str(self.folder)
@@ -48,7 +60,8 @@ class LocalStore:
         self._conns: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self.files = GenerationFiles(self.folder, self.lexical_settings, self._vector_files,
-                                     ann_threshold)
+                                     ann_threshold if ann_threshold is not None
+                                     else ann_threshold_setting())
         conn = self._conn()
         create_schema(conn)
         self._release(conn)
