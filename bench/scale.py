@@ -9,10 +9,11 @@ N synthetic 384-d unit vectors drawn around `--centres` centres (so nearest neig
 close but not trivially separated), queries drawn the same way (held out), a Zipf-vocabulary
 text per chunk for BM25, and a `bucket` field (0-9) per document. Each backend is loaded
 through the store protocol's writer (committing every `--commit-every` chunks), then: load
-rate, index build time, dense and hybrid p50/p95 (the store's part: query vectors
-precomputed) with no filter and with `bucket == 3` (10%), recall@10 against exact search (numpy over the same vectors, filtered
-the same way), the RSS the store adds (servers: their processes) and its disk size.
-PostgreSQL and Milvus servers are started here from their PyPI wheels unless URLs are given.
+rate, index build time, dense and hybrid p50/p95 (the store's part: query vectors given)
+with no filter and with `bucket == 3` (10%), recall@10 against exact search (numpy over the
+same vectors, filtered the same way), the RSS the store adds (servers: their processes) and
+its disk size. PostgreSQL and Milvus servers are started here from their PyPI wheels unless
+URLs are given.
 """
 
 from __future__ import annotations
