@@ -11,6 +11,7 @@ import pytest
 from ragline.store.base import ChunkRecord, DocumentRecord
 from ragline.store.filters import parse_filter
 from ragline.store.local import LocalStore
+from ragline.store.local import ann as ann_module
 from ragline.store.local.ann import TARGET_RECALL, nlist_for
 from ragline.store.local.vectors import FaissVectors
 
@@ -51,7 +52,7 @@ def test_recall_at_10_against_exact(ann: tuple[FaissVectors, np.ndarray]) -> Non
     assert v.describe().startswith("ivf (FAISS IVF-Flat, nlist=")
 
 
-def test_deletes_and_filters_are_honoured(ann: tuple[FaissVectors, np.ndarray]) -> None:
+def test_deletes_are_honoured(ann: tuple[FaissVectors, np.ndarray]) -> None:
     v, vecs = ann
     queries = clustered(50, 3)
     _, before = v.search(queries, 10)
@@ -59,15 +60,23 @@ def test_deletes_and_filters_are_honoured(ann: tuple[FaissVectors, np.ndarray]) 
     assert v.remove(gone) == len(gone)
     _, after = v.search(queries, 10)
     assert not np.isin(after, gone).any() and (after > 0).all()
+    assert not np.isin(gone, v.ids()).any()
     np.testing.assert_allclose(v.get([5, 7]), vecs[[4, 6]], atol=1e-6)
-    for share in (0.01, 0.10):  # narrow: every list probed (exact); wide: more lists
-        allowed = np.arange(1, N + 1)[:: int(1 / share)]
-        allowed = np.setdiff1d(allowed, gone)
+
+
+@pytest.mark.parametrize("exact_filtered", [ann_module.EXACT_FILTERED, 0])
+def test_filters_are_honoured(ann: tuple[FaissVectors, np.ndarray], exact_filtered: int,
+                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both filter paths: every list (exact) and 3 x nprobe / share lists (probing)."""
+    monkeypatch.setattr(ann_module, "EXACT_FILTERED", exact_filtered)
+    v, vecs = ann
+    queries = clustered(50, 3)
+    for share in (0.01, 0.10):
+        allowed = np.intersect1d(np.arange(1, N + 1)[:: int(1 / share)], v.ids())
         _, got = v.search(queries, 10, allowed)
         assert np.isin(got, allowed).all() and (got > 0).all()
-        sub = vecs[allowed - 1]
-        exact = allowed[np.argsort(-(queries @ sub.T), axis=1)[:, :10]]
-        assert recall(got, exact) >= 0.95, share
+        exact = allowed[np.argsort(-(queries @ vecs[allowed - 1].T), axis=1)[:, :10]]
+        assert recall(got, exact) >= (1.0 if exact_filtered else 0.95), share
 
 
 def test_store_records_the_choice_and_survives_reopen(tmp_path: Path) -> None:

@@ -1,7 +1,7 @@
 """The local store's approximate index: FAISS IVF-Flat, built once the corpus is large enough.
 
-Why IVF and not HNSW (measured with /tmp probes on this 2-core machine, 384-d clustered
-vectors): FAISS HNSW cannot remove vectors (ragline deletes and replaces documents), and
+Why IVF and not HNSW (measured on this 2-core machine, 384-d clustered vectors, one
+query thread): FAISS HNSW cannot remove vectors (ragline deletes and replaces documents), and
 built 2-7x slower (100k: 48 s vs 18 s); IVF removes by id, filters with an IDSelector, and
 keeps the vectors uncompressed (memory ~1.05x the raw bytes). Exact search costs ~0.9 ms at
 20k vectors, ~3 ms at 50k and ~10 ms at 100k per query, so past `ANN_THRESHOLD` the index is
@@ -24,6 +24,8 @@ TARGET_RECALL = 0.97  # on the sample, so that held-out queries stay above 0.95
 _NPROBES = (8, 16, 32, 64, 128, 256, 512)
 _SAMPLE_QUERIES = 200
 FILTER_PROBES = 3
+#: filters keeping up to this many chunks are searched exactly (~10 ms of distances)
+EXACT_FILTERED = 100_000
 
 
 @dataclass(frozen=True)
@@ -126,13 +128,17 @@ def bitmap_selector(allowed: np.ndarray) -> faiss.IDSelectorBitmap:
 
 def ivf_search(ivf: faiss.IndexIVF, queries: np.ndarray, k: int, allowed: np.ndarray | None
                ) -> tuple[np.ndarray, np.ndarray]:
-    """Top-k (scores, ids). With a filter, the lists probed grow to `FILTER_PROBES x nprobe
-    / share`: the allowed neighbours lie farther out than the unfiltered ones (measured at
-    20k, 10% kept: recall@10 0.86 at 1x, 0.97 at 2x, 0.998 at 3x). A narrow filter thus
-    probes every list: exact over what it keeps, k filled whenever k chunks match."""
+    """Top-k (scores, ids). A filter that keeps at most `EXACT_FILTERED` chunks probes every
+    list: exact over what it keeps (the bitmap skips the rest at one bit test each), k filled
+    whenever k chunks match; its allowed neighbours often lie in other clusters, where probing
+    near the query misses them (bench/scale.py, 100k, 10% kept: recall@10 0.885 probing
+    3 x nprobe / share lists). A wider filter probes `FILTER_PROBES x nprobe / share` lists
+    (20k, 10% kept: recall@10 0.86 at 1x, 0.97 at 2x, 0.998 at 3x)."""
     if allowed is None:
         return ivf.search(queries, k)
     share = len(allowed) / max(ivf.ntotal, 1)
     nprobe = min(ivf.nlist, math.ceil(FILTER_PROBES * ivf.nprobe / max(share, 1e-9)))
+    if len(allowed) <= EXACT_FILTERED:
+        nprobe = ivf.nlist  # every list: exact, at the cost of exact search over `allowed`
     params = faiss.SearchParametersIVF(sel=bitmap_selector(allowed), nprobe=nprobe)
     return ivf.search(queries, k, params=params)

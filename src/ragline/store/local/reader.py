@@ -106,7 +106,6 @@ class LocalReader:
                 "vector_index": self._info.get("vector_index", EXACT_LABEL),
                 "disk_bytes": sum(f.stat().st_size for f in files)}
 
-
     def vector_ids(self) -> list[int]:
         """Ids that hold a vector in this snapshot, ascending (for `verify`)."""
         return sorted(self._vectors().ids().tolist()) if "dim" in self._info else []
