@@ -9,6 +9,7 @@ benchmark can each have one), its own base folder, and free loopback ports chose
 from __future__ import annotations
 
 import atexit
+import shutil
 import socket
 import subprocess
 from pathlib import Path
@@ -68,9 +69,14 @@ class MilvusTestServer:
             raise MilvusServerError(f"the Milvus test server needs the `milvus` package "
                                     f"(pip install 'ragline[test]'): {e}") from None
         self.base_dir.mkdir(parents=True, exist_ok=True)
-        ports = dict(zip(PORT_KEYS, free_ports(len(PORT_KEYS)), strict=True))
-        server = MilvusServer(MilvusServerConfig(), wait_for_started=False, **ports)
+        found = free_ports(len(PORT_KEYS) + 1)
+        ports = dict(zip(PORT_KEYS, found, strict=False))
+        template = self._template(ports["etcd_port"], found[-1])
+        config = MilvusServerConfig(template=str(template))
+        config.glog_conf_file = str(template.parent / "glog.conf")  # set only for its own
+        server = MilvusServer(config, wait_for_started=False, **ports)
         server.set_base_dir(str(self.base_dir))
+        server.config.set("etcd_config_path", str(self.base_dir / "embedEtcd.yaml"))
         self._server = server
         atexit.register(self.stop)  # no server outlives an interrupted script
         try:
@@ -81,6 +87,27 @@ class MilvusTestServer:
             raise MilvusServerError(f"Milvus did not start: {exc}\n{self._log_tail()}") from exc
         self.port = int(ports["proxy_port"])
         return self
+
+    def _template(self, client_port: int, peer_port: int) -> Path:
+        """The wheel's config template plus `etcd.config.path`: its embedded etcd would
+        otherwise take the fixed peer port 2380, and a second server could not start."""
+        import milvus
+
+        source = Path(milvus.__file__).parent / "data" / "config.yaml.template"
+        text = source.read_text(encoding="utf-8")
+        anchor = "  use:\n    embed: true"
+        if anchor not in text:
+            raise MilvusServerError(f"{source}: no embedded etcd section to configure")
+        text = text.replace(anchor, "  config:\n    path: {{ etcd_config_path }}\n" + anchor, 1)
+        target = self.base_dir / "config.yaml.template"
+        target.write_text(text, encoding="utf-8")
+        shutil.copy(source.parent / "glog.conf", self.base_dir / "glog.conf")
+        client, peer = f"http://127.0.0.1:{client_port}", f"http://127.0.0.1:{peer_port}"
+        (self.base_dir / "embedEtcd.yaml").write_text(
+            f"name: ragline-etcd\nlisten-client-urls: {client}\nadvertise-client-urls: "
+            f"{client}\nlisten-peer-urls: {peer}\ninitial-advertise-peer-urls: {peer}\n"
+            f"initial-cluster: ragline-etcd={peer}\n", encoding="utf-8")
+        return target
 
     def stop(self, grace: float = 5.0) -> None:
         """SIGTERM, then SIGKILL after `grace` seconds: a throwaway server's data is dropped

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import math
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -206,11 +207,14 @@ class MilvusCollection:
                 out[row] = np.asarray(found[int(i)], dtype=np.float32)
         return out
 
-    def search(self, queries: np.ndarray, k: int, expr: str, ts: int = 0) -> list[Run]:
-        """Top-k by inner product per query row among the rows `expr` keeps, as of Milvus
-        timestamp `ts` at least (0: Strong, the newest)."""
+    def search(self, queries: np.ndarray, k: int, expr: str, ts: int = 0,
+               share: float = 1.0) -> list[Run]:
+        """Top-k by inner product per query row among the rows `expr` keeps (a `share` of
+        the collection), as of Milvus timestamp `ts` at least (0: Strong, the newest).
+        A filter widens ef by 1 / share: HNSW walks past what the filter drops."""
         k = min(k, MAX_TOPK)
-        param = {"metric_type": "IP", "params": {"ef": max(self.params.ef, k)}}
+        ef = min(MAX_TOPK, math.ceil(self.params.ef / max(share, 1e-3)))
+        param = {"metric_type": "IP", "params": {"ef": max(ef, k)}}
         with _errors(f"cannot search {self.where}"):
             results = self._handle().search(
                 np.ascontiguousarray(queries, dtype=np.float32), "vector", param, limit=k,

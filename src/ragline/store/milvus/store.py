@@ -1,5 +1,7 @@
 """The Milvus store: the local store's catalog and BM25 files in the index folder, the vectors
-and the metadata filters see in a Milvus collection (HNSW, Strong consistency).
+and the metadata filters see in a Milvus collection (HNSW; each snapshot reads Milvus as of
+the timestamp its commit recorded: Strong consistency for reads after a commit, without
+waiting for Milvus's next time tick on every search).
 
 It is the local store with another vector side: `LocalStore` keeps the folder, the lock, the
 SQLite snapshots and the BM25 generation files; this replaces the FAISS file with a collection
@@ -65,12 +67,17 @@ class MilvusReader(LocalReader):
     def dense_search(self, queries: np.ndarray, k: int,
                      where: Filter | None = None) -> list[Run]:
         q = np.atleast_2d(queries)
-        expr = self._visible()
+        expr, share = self._visible(), 1.0
         if where is not None:
             expr = f"({expr}) and {to_milvus(where, self.fields())}"
         if "dim" not in self._info or k <= 0 or self._high == 0:
             return [empty_run() for _ in range(len(q))]
-        return self._collection.search(q, k, expr, self._ts)
+        if where is not None:  # the filter's share, from the catalog (cached per commit)
+            kept = self._files.allowed_ids(self._generation, where, self._catalog)
+            share = len(kept) / max(self.counts()[1], 1)
+            if not len(kept):
+                return [empty_run() for _ in range(len(q))]
+        return self._collection.search(q, k, expr, self._ts, share)
 
     def stats(self) -> dict[str, object]:
         files = [f for f in self._files.folder.iterdir() if f.is_file()]
