@@ -169,16 +169,20 @@ class MilvusCollection:
                 ts = max(ts, int(done.timestamp))
         return ts
 
-    def delete(self, expr: str) -> int:
-        """Delete what `expr` selects; returns the Milvus timestamp of the delete."""
-        with _errors(f"cannot delete from {self.where}"):
-            return int(self._handle().delete(expr, consistency_level="Strong").timestamp)
+    def delete(self, expr: str) -> None:
+        """Delete what `expr` selects, and return once every later read sees it gone.
 
-    def delete_ids(self, ids: Sequence[int]) -> int:
-        ts = 0
+        Milvus 2.3 returns no timestamp for a delete, so a read at an older commit's
+        timestamp could still find the rows; a Strong read waits until the query nodes
+        have applied everything before it, the delete included (a barrier, ~1 time tick)."""
+        with _errors(f"cannot delete from {self.where}"):
+            handle = self._handle()
+            handle.delete(expr, consistency_level="Strong")
+            handle.query("id < 0", output_fields=["id"], consistency_level="Strong")
+
+    def delete_ids(self, ids: Sequence[int]) -> None:
         for i in range(0, len(ids), _PAGE):
-            ts = max(ts, self.delete(f"id in {json.dumps([int(x) for x in ids[i : i + _PAGE]])}"))
-        return ts
+            self.delete(f"id in {json.dumps([int(x) for x in ids[i : i + _PAGE]])}")
 
     def ids(self, upto: int, ts: int = 0) -> np.ndarray:
         """Every id in [1, upto], ascending (paged by id range: ids are unique)."""

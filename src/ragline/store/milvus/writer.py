@@ -64,11 +64,10 @@ def purge_tombstones(conn: sqlite3.Connection, collection: MilvusCollection,
         (upto_generation,))]
     if not ids:
         return 0
-    ts = collection.delete_ids(ids)
+    collection.delete_ids(ids)  # returns once every later read sees them gone
     conn.execute("BEGIN IMMEDIATE")
     for part, marks in in_batches(ids):
         conn.execute(f"DELETE FROM milvus_tombstones WHERE id IN ({marks})", part)
-    record_ts(conn, ts)  # snapshots without these tombstones read past the delete
     conn.execute("COMMIT")
     return len(ids)
 
