@@ -100,3 +100,17 @@ def test_store_records_the_choice_and_survives_reopen(tmp_path: Path) -> None:
         ids, _ = r.dense_search(vecs[:1], 5, parse_filter("bucket == 0"))[0]
         assert ids[0] == r.chunk_by_key("c0").id  # type: ignore[union-attr]
     store.close()
+
+
+def test_an_outgrown_ivf_is_rebuilt_with_the_same_ids(tmp_path: Path) -> None:
+    vecs = clustered(8000, 5)
+    v = FaissVectors(tmp_path, DIM, ann_threshold=1000)
+    v.add(np.arange(1, 1501), vecs[:1500])
+    assert v.maybe_build_ann() and v.index.nlist == nlist_for(1500)
+    v.add(np.arange(1501, 3001), vecs[1500:3000])
+    assert not v.maybe_build_ann()  # 2x: the lists still fit
+    v.add(np.arange(3001, 8001), vecs[3000:])
+    v.remove([7, 8])
+    assert v.maybe_build_ann() and v.index.nlist == nlist_for(7998)
+    assert sorted(v.ids().tolist()) == [i for i in range(1, 8001) if i not in (7, 8)]
+    np.testing.assert_allclose(v.get([9, 8000]), vecs[[8, 7999]], atol=1e-6)

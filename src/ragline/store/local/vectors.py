@@ -16,7 +16,14 @@ import numpy as np
 
 from ragline.fsutil import atomic_write
 from ragline.store.base import check_vectors
-from ragline.store.local.ann import ANN_THRESHOLD, AnnInfo, build_ivf, ivf_ids, ivf_search
+from ragline.store.local.ann import (
+    ANN_THRESHOLD,
+    AnnInfo,
+    build_ivf,
+    ivf_ids,
+    ivf_search,
+    needs_build,
+)
 
 # one query scans on one thread: with 2 OpenMP threads a 100k-chunk search took ~58 ms
 # instead of ~13 ms on a busy 2-core machine (bench/search.py); set once, not per query,
@@ -130,8 +137,9 @@ class FaissVectors:
         return EXACT_LABEL
 
     def maybe_build_ann(self) -> bool:
-        """Past the threshold, replace the exact index with an IVF built from it (once)."""
-        if self.approximate or len(self) < self.ann_threshold:
+        """Past the threshold, replace the exact index with an IVF built from it; rebuild
+        the IVF when the corpus has outgrown it (`ann.needs_build`)."""
+        if not needs_build(self.index, self.ann_threshold):
             return False
         self.index, self.ann = build_ivf(self.index)
         return True
