@@ -103,14 +103,14 @@ def test_store_records_the_choice_and_survives_reopen(tmp_path: Path) -> None:
 
 
 def test_an_outgrown_ivf_is_rebuilt_with_the_same_ids(tmp_path: Path) -> None:
-    vecs = clustered(8000, 5)
+    vecs = clustered(16000, 5)
     v = FaissVectors(tmp_path, DIM, ann_threshold=1000)
-    v.add(np.arange(1, 1501), vecs[:1500])
-    assert v.maybe_build_ann() and v.index.nlist == nlist_for(1500)
-    v.add(np.arange(1501, 3001), vecs[1500:3000])
+    v.add(np.arange(1, 4001), vecs[:4000])
+    assert v.maybe_build_ann() and v.index.nlist == nlist_for(4000)
+    v.add(np.arange(4001, 8001), vecs[4000:8000])
     assert not v.maybe_build_ann()  # 2x: the lists still fit
-    v.add(np.arange(3001, 8001), vecs[3000:])
+    v.add(np.arange(8001, 16001), vecs[8000:])
     v.remove([7, 8])
-    assert v.maybe_build_ann() and v.index.nlist == nlist_for(7998)
-    assert sorted(v.ids().tolist()) == [i for i in range(1, 8001) if i not in (7, 8)]
-    np.testing.assert_allclose(v.get([9, 8000]), vecs[[8, 7999]], atol=1e-6)
+    assert v.maybe_build_ann() and v.index.nlist == nlist_for(15998)
+    assert sorted(v.ids().tolist()) == [i for i in range(1, 16001) if i not in (7, 8)]
+    np.testing.assert_allclose(v.get([9, 16000]), vecs[[8, 15999]], atol=1e-6)
