@@ -292,7 +292,8 @@ def scifact(work: Path, args: argparse.Namespace) -> None:
 
     from ragline.testing.milvus import MilvusTestServer
 
-    server = MilvusTestServer(work / "scifact-milvus") if args.milvus_url is None else None
+    wanted = "milvus" in args.backends.split(",") and args.milvus_url is None
+    server = MilvusTestServer(work / "scifact-milvus") if wanted else None
     url = server.start().url if server is not None else args.milvus_url
     print("| backend | ingest docs/s (model incl.) | store write docs/s | hybrid nDCG@10 | "
           "p50/p95 ms | p50/p95 ms, 10% filter | filtered recall@10 |\n"
@@ -302,6 +303,8 @@ def scifact(work: Path, args: argparse.Namespace) -> None:
                 ("local-exact", str(work / "sf-local"), None),
                 ("local-ann", str(work / "sf-ann"), "1000"),
                 ("milvus", f"{url}?index={work / 'sf-milvus'}", None)):
+            if name not in args.backends.split(","):
+                continue
             if ann is not None:
                 os.environ["RAGLINE_ANN_THRESHOLD"] = ann
             try:
