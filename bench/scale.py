@@ -345,16 +345,16 @@ def main() -> None:
                     "per backend, replaying this SciFact index's vectors (bench/store.py)")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="ragline-bench-scale-"))
-    if args.scifact_vectors_from is not None:
-        scifact(work, args)
-    if not args.n:
-        return
-    t0 = time.perf_counter()
-    c = corpus(args.n, args.queries, args.centres)
-    print(f"{os.cpu_count()} cores; {args.n:,} chunks x {DIM}; {args.centres} centres; corpus "
-          f"made in {time.perf_counter() - t0:.0f} s; work folder {work}", flush=True)
-    print(HEADER, flush=True)
     try:
+        if args.scifact_vectors_from is not None:
+            scifact(work, args)
+        if not args.n:
+            return
+        t0 = time.perf_counter()
+        c = corpus(args.n, args.queries, args.centres)
+        print(f"{os.cpu_count()} cores; {args.n:,} chunks x {DIM}; {args.centres} centres; "
+              f"corpus made in {time.perf_counter() - t0:.0f} s; work folder {work}", flush=True)
+        print(HEADER, flush=True)
         for name in args.backends.split(","):
             with open_backend(name, work, args) as (store, probes):
                 print(table_row(name, measure(store, c, args.commit_every, **probes)),
