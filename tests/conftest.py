@@ -1,5 +1,6 @@
-"""Shared fixtures: one real embedder per session, the path of ../shared/data, and a real
-PostgreSQL + pgvector server per session with a fresh database per test."""
+"""Shared fixtures: one real embedder per session, the path of ../shared/data, a real
+PostgreSQL + pgvector server per session with a fresh database per test, and a real Milvus
+standalone server per session."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
+    from ragline.testing.milvus import MilvusTestServer
     from ragline.testing.postgres import PostgresServer
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -82,3 +84,19 @@ def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
     name = f"t{next(_postgres_db_numbers)}"
     yield postgres_server.create_database(name)
     postgres_server.drop_database(name)
+
+
+@pytest.fixture(scope="session")
+def milvus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MilvusTestServer]:
+    """One real Milvus 2.3 standalone for the session (the `milvus` wheel's binaries).
+
+    Like PostgreSQL: a server that cannot start fails the tests that need it, never skips.
+    """
+    try:
+        from ragline.testing.milvus import MilvusTestServer
+
+        server = MilvusTestServer(tmp_path_factory.mktemp("milvus")).start()
+    except Exception as exc:  # any reason at all, reported in full
+        pytest.fail(f"the Milvus test server did not start: {exc}", pytrace=False)
+    yield server
+    server.stop()

@@ -130,3 +130,33 @@ def test_unreachable_database_is_one_line(postgres_server, tmp_path: Path) -> No
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
     assert "not-the-password" not in r.stderr and "password" in r.stderr.lower()
+
+
+def test_milvus_store_end_to_end(docs: Path, index: Path, milvus_server,
+                                 tmp_path: Path) -> None:
+    """ingest --store milvus:// --index DIR, search --where, status --check: the same hits
+    as the local index, the catalog in the folder, the vectors in Milvus."""
+    folder = tmp_path / "milvus-idx"
+    for part, team in ((docs / "legal", "legal"), (docs / "notes.txt", "ops")):
+        r = run("ingest", part, "--index", folder, "--store", milvus_server.url, "--meta",
+                f"team={team}", "-q")
+        assert r.returncode == 0, r.stderr
+    assert (folder / "catalog.sqlite").is_file()
+    for args in ([], ["--mode", "dense"], ["--where", 'team == "ops"']):
+        got = search(folder, "--store", milvus_server.url, *args)
+        want = search(index, *args)
+        assert [(h["chunk_id"], round(float(h["score"]), 4)) for h in got] == \
+            [(h["chunk_id"], round(float(h["score"]), 4)) for h in want], args
+    checked = run("status", "--check", "--index", folder, "--store", milvus_server.url)
+    assert checked.returncode == 0, checked.stdout
+    text = " ".join(checked.stdout.split())
+    assert "HNSW" in text and "ok: catalog, vectors and postings agree" in text
+
+
+def test_unreachable_milvus_is_one_line(index: Path) -> None:
+    from ragline.testing.milvus import free_ports
+
+    r = run("search", "kettle", "--index", index, "--store",
+            f"milvus://127.0.0.1:{free_ports(1)[0]}")
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "cannot reach Milvus" in r.stderr

@@ -33,8 +33,8 @@ def test_bad_config_and_unknown_scheme_are_clear(tmp_path: Path,
     (tmp_path / "config.toml").write_text("[store]\nurl = 5\n")
     with pytest.raises(RaglineError, match=r"config.toml: \[store\] url must be a string"):
         resolve_location(tmp_path)
-    with pytest.raises(RaglineError, match="unknown store 'milvus://h:19530'"):
-        open_store("milvus://h:19530")
+    with pytest.raises(RaglineError, match="unknown store 'redis://h:6379'"):
+        open_store("redis://h:6379")
     store = open_store(tmp_path / "new")
     assert isinstance(store, LocalStore)
     store.close()

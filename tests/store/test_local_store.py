@@ -14,3 +14,11 @@ class TestLocalStore(StoreConformance):
     @pytest.fixture
     def open_store(self, tmp_path: Path) -> OpenStore:
         return lambda: LocalStore(tmp_path / "index")
+
+
+class TestLocalStoreWithAnn(StoreConformance):
+    """The same suite with the IVF index built from the first commit on."""
+
+    @pytest.fixture
+    def open_store(self, tmp_path: Path) -> OpenStore:
+        return lambda: LocalStore(tmp_path / "index", ann_threshold=1)

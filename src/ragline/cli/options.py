@@ -8,14 +8,15 @@ import typer
 
 from ragline.errors import RaglineError
 from ragline.index import Index
-from ragline.store.factory import is_url, resolve_location
+from ragline.store.factory import catalog_folder, resolve_location
 
 IndexOpt = typer.Option(None, "--index", "-i", envvar="RAGLINE_INDEX",
                         help="Index folder [default: ./.ragline, or $RAGLINE_INDEX].")
 StoreOpt = typer.Option(None, "--store", envvar="RAGLINE_STORE",
                         help="Where the index lives instead of the folder: a "
-                        "postgresql://user@host:port/db URL (or `[store] url` in the index "
-                        "folder's config.toml).")
+                        "postgresql://user@host:port/db URL, or milvus://host:port for the "
+                        "vectors (catalog and BM25 stay in --index) (or `[store] url` in the "
+                        "index folder's config.toml).")
 WhereOpt = typer.Option(None, "--where", "-w",
                         help="Only chunks whose metadata match, e.g. "
                         "'type == \"pdf\" and year >= 2020' (== != > >= < <= in, not in, "
@@ -30,7 +31,8 @@ def open_index(index: Path | None, store: str | None = None, **kwargs: object) -
 def open_existing(index: Path | None, store: str | None = None) -> Index:
     """Open an index to read it; a missing folder is an error (wrong folder?), not created."""
     where = resolve_location(index, store)
-    if not is_url(where) and not (Path(where) / "catalog.sqlite").is_file():
+    folder = catalog_folder(where)
+    if folder is not None and not (folder / "catalog.sqlite").is_file():
         raise RaglineError(f"no index at {where}: run `ragline ingest PATH --index {where}` "
                            "first")
     return Index(where)

@@ -16,14 +16,14 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import IO
 
-import faiss
 import numpy as np
 
 from ragline.store.filters import Filter, to_sql
 from ragline.store.lexical import Bm25Settings
+from ragline.store.local.ann import ANN_THRESHOLD
 from ragline.store.local.bm25 import Bm25Index
 from ragline.store.local.catalog import Catalog
-from ragline.store.local.vectors import FaissVectors, vectors_path
+from ragline.store.local.vectors import FaissVectors, read_index, vectors_path
 
 _GENERATION_FILE = re.compile(r"^(vectors\.(\d+)\.faiss|lexical\.(\d+)\.npz)$")
 _FILTERS_KEPT = 32
@@ -44,9 +44,12 @@ def sync_lexical(lex: Bm25Index, catalog: Catalog) -> Bm25Index:
 class GenerationFiles:
     """Loads, shares and cleans up one folder's generation files. Thread-safe."""
 
-    def __init__(self, folder: Path, lexical: Bm25Settings) -> None:
+    def __init__(self, folder: Path, lexical: Bm25Settings, vectors: bool = True,
+                 ann_threshold: int = ANN_THRESHOLD) -> None:
         self.folder = folder
         self.lexical_settings = lexical
+        self.ann_threshold = ann_threshold  # vectors past it get an approximate index
+        self.vector_files = vectors  # False where the vectors live elsewhere (Milvus)
         self._lock = threading.Lock()
         self._vectors: FaissVectors | None = None  # of the newest generation loaded
         self._lexical: tuple[int, Bm25Index] | None = None
@@ -63,7 +66,7 @@ class GenerationFiles:
                 lex = self._lexical[1]
         if vec is None or vec.generation != generation:  # type: ignore[union-attr]
             vec = None
-            if generation > 0:
+            if generation > 0 and self.vector_files:
                 vec = open(vectors_path(self.folder, generation), "rb")  # noqa: SIM115
         if lex is None:
             with contextlib.suppress(FileNotFoundError):
@@ -71,9 +74,9 @@ class GenerationFiles:
         return vec, lex
 
     def load_vectors(self, generation: int, dim: int, fh: IO[bytes] | None) -> FaissVectors:
-        vectors = FaissVectors(self.folder, dim)
+        vectors = FaissVectors(self.folder, dim, ann_threshold=self.ann_threshold)
         if fh is not None:
-            vectors.index = faiss.deserialize_index(np.frombuffer(fh.read(), np.uint8))
+            vectors.set_index(read_index(fh), f"vectors.{generation}.faiss")
             vectors.generation = generation
         with self._lock:
             if self._vectors is None or self._vectors.generation < generation:

@@ -12,7 +12,7 @@ from ragline.store.filters import Filter
 from ragline.store.local.bm25 import Bm25Index
 from ragline.store.local.catalog import SCHEMA_VERSION, Catalog
 from ragline.store.local.files import GenerationFiles
-from ragline.store.local.vectors import FaissVectors
+from ragline.store.local.vectors import EXACT_LABEL, FaissVectors
 
 
 class LocalReader:
@@ -100,19 +100,22 @@ class LocalReader:
     def stats(self) -> dict[str, object]:
         files = [f for f in self._files.folder.iterdir() if f.is_file()]
         return {"store": "local (SQLite + FAISS + BM25 files)",
-                "vectors": len(self._vectors()) if "dim" in self._info else 0,
+                "vectors": self.counts()[1],  # verify() checks the file agrees; not loaded
                 "generation": self._generation,
                 "schema": self._info.get("schema", SCHEMA_VERSION),
-                "vector_index": "exact (FAISS IndexFlatIP)",
+                "vector_index": self._info.get("vector_index", EXACT_LABEL),
                 "disk_bytes": sum(f.stat().st_size for f in files)}
 
+    def vector_ids(self) -> list[int]:
+        """Ids that hold a vector in this snapshot, ascending (for `verify`)."""
+        return sorted(self._vectors().ids().tolist()) if "dim" in self._info else []
 
     def verify(self) -> list[str]:
         ids, hashes = self._catalog.id_hashes()
         problems = []
-        vec = sorted(self._vectors().ids().tolist()) if "dim" in self._info else []
+        vec = self.vector_ids()
         if vec != ids:
-            problems.append(f"catalog holds {len(ids)} chunks, the vector file {len(vec)} "
+            problems.append(f"catalog holds {len(ids)} chunks, the vector store {len(vec)} "
                             f"({len(set(ids) ^ set(vec))} differ)")
         lex = self._lexical()
         if dict(zip(lex.ids.tolist(), lex.hashes, strict=True)) != dict(

@@ -18,9 +18,11 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from ragline.errors import IndexLockedError, RaglineError
 from ragline.store.lexical import Bm25Settings
+from ragline.store.local.ann import ANN_THRESHOLD
 from ragline.store.local.bm25 import Bm25Index
 from ragline.store.local.catalog import Catalog, connect, create_schema
 from ragline.store.local.files import GenerationFiles
@@ -31,10 +33,25 @@ from ragline.store.local.writer import LocalWriter
 CATALOG = "catalog.sqlite"
 
 
+def ann_threshold_setting() -> int:
+    """Chunks past which the vectors get an IVF index: $RAGLINE_ANN_THRESHOLD or 50,000."""
+    raw = os.environ.get("RAGLINE_ANN_THRESHOLD")
+    if raw is None:
+        return ANN_THRESHOLD
+    try:
+        return int(raw)
+    except ValueError:
+        raise RaglineError(f"RAGLINE_ANN_THRESHOLD must be a whole number, not {raw!r}") \
+            from None
+
+
 class LocalStore:
     """An index folder. Thread-safe: one SQLite connection per thread, one writer."""
 
-    def __init__(self, folder: str | Path, lexical: Bm25Settings | None = None) -> None:
+    _vector_files = True  # vectors.<gen>.faiss beside the catalog (not so for Milvus)
+
+    def __init__(self, folder: str | Path, lexical: Bm25Settings | None = None,
+                 ann_threshold: int | None = None) -> None:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.location = str(self.folder)
@@ -42,7 +59,9 @@ class LocalStore:
         self._local = threading.local()
         self._conns: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
-        self.files = GenerationFiles(self.folder, self.lexical_settings)
+        self.files = GenerationFiles(self.folder, self.lexical_settings, self._vector_files,
+                                     ann_threshold if ann_threshold is not None
+                                     else ann_threshold_setting())
         conn = self._conn()
         create_schema(conn)
         self._release(conn)
@@ -73,6 +92,15 @@ class LocalStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    # the parts a store that keeps its vectors elsewhere replaces (ragline.store.milvus) -----
+    @contextlib.contextmanager
+    def _reader(self, catalog: Catalog, info: dict[str, str], generation: int,
+                handles: tuple[Any, Any]) -> Iterator[LocalReader]:
+        yield LocalReader(self.files, catalog, info, generation, *handles)
+
+    def _writer(self, conn: sqlite3.Connection) -> LocalWriter:
+        return LocalWriter(self.files, conn)
+
     # reading ------------------------------------------------------------------------------
     @contextlib.contextmanager
     def read(self) -> Iterator[LocalReader]:
@@ -90,7 +118,8 @@ class LocalStore:
                 time.sleep(0.01)  # a writer is between its commit and its clean-up
                 continue
             try:
-                yield LocalReader(self.files, catalog, info, generation, *handles)
+                with self._reader(catalog, info, generation, handles) as reader:
+                    yield reader
             finally:
                 for fh in handles:
                     if fh is not None and not isinstance(fh, FaissVectors | Bm25Index):
@@ -114,7 +143,7 @@ class LocalStore:
             raise IndexLockedError(f"{self.folder} is being written by another process") from None
         conn = connect(self.folder / CATALOG)
         try:
-            writer = LocalWriter(self.files, conn)
+            writer = self._writer(conn)
             try:
                 yield writer
             finally:

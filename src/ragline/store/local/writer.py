@@ -58,7 +58,7 @@ class LocalWriter:
             if "dim" not in self._info:
                 raise RaglineError("set_info(dim=...) must come before the first vectors")
             self._vecs = FaissVectors(self._files.folder, int(self._info["dim"]),
-                                      self._generation)
+                                      self._generation, self._files.ann_threshold)
         return self._vecs
 
     def info(self) -> dict[str, str]:
@@ -134,6 +134,10 @@ class LocalWriter:
         vectors = self._vectors() if "dim" in self._info else None
         if vectors is not None:
             vectors.commit(generation)
+            if "vector_index" not in self._info or getattr(vectors, "ann", None) is not None:
+                # first commit, or the IVF was just built: record what (a reloaded index
+                # knows its nlist/nprobe only, not how it was tuned)
+                self._catalog.set_meta(vector_index=vectors.describe())
         lexical = self._lexical()
         lexical.save(lexical_path(self._files.folder, generation))
         self._catalog.set_meta(generation=generation, next_id=self._next_id,
