@@ -1,15 +1,21 @@
-"""Pick an embedder by name: a packaged model's short name, or a local model folder."""
+"""Pick an embedder by name (a packaged model's short name, or a local model folder) and by
+backend: "onnx" (ONNX Runtime, the default where it is installed) or "torch" (the reference)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
 from ragline.embed.base import Embedder
+from ragline.embed.onnxrt import OnnxEmbedder, onnxruntime_available
+from ragline.embed.tokenized import TokenBatchEmbedder
 from ragline.embed.transformer import TransformerEmbedder
 from ragline.errors import RaglineError
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
+BACKENDS: dict[str, type[TokenBatchEmbedder]] = {"onnx": OnnxEmbedder,
+                                                 "torch": TransformerEmbedder}
 
 
 def _minilm() -> Path:
@@ -28,13 +34,29 @@ PACKAGED: dict[str, Callable[[], Path]] = {
 }
 
 
-def create_embedder(name: str = DEFAULT_MODEL, **kwargs: object) -> Embedder:
-    """Return an embedder; the model itself loads on first use."""
+def resolve_backend(backend: str | None = None) -> str:
+    """`auto` (the default; $RAGLINE_EMBED_BACKEND) is onnx where onnxruntime is installed."""
+    wanted = (backend or os.environ.get("RAGLINE_EMBED_BACKEND") or "auto").lower()
+    if wanted == "auto":
+        return "onnx" if onnxruntime_available() else "torch"
+    if wanted not in BACKENDS:
+        raise RaglineError(f"unknown embedding backend {wanted!r}: use auto, "
+                           f"{', '.join(BACKENDS)}")
+    return wanted
+
+
+def create_embedder(name: str = DEFAULT_MODEL, backend: str | None = None,
+                    **kwargs: object) -> Embedder:
+    """Return an embedder; the model itself loads on first use.
+
+    Both backends give the same vectors (cosine >= 0.9999) and the same `name`, so an index
+    built with one is searched with the other."""
+    cls = BACKENDS[resolve_backend(backend)]
     if name in PACKAGED:
         canonical = "sentence-transformers/all-MiniLM-L6-v2"
-        return TransformerEmbedder(PACKAGED[name](), name=canonical, **kwargs)  # type: ignore[arg-type]
+        return cls(PACKAGED[name](), name=canonical, **kwargs)  # type: ignore[arg-type]
     path = Path(name).expanduser()
     if (path / "config.json").is_file() and (path / "tokenizer.json").is_file():
-        return TransformerEmbedder(path, name=str(path.resolve()), **kwargs)  # type: ignore[arg-type]
+        return cls(path, name=str(path.resolve()), **kwargs)  # type: ignore[arg-type]
     known = ", ".join(sorted(PACKAGED))
     raise RaglineError(f"unknown embedding model {name!r}: use one of {known} or a model folder")

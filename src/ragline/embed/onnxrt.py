@@ -1,0 +1,73 @@
+"""The light encoder: the same model exported to ONNX, run by ONNX Runtime.
+
+A search with it imports neither torch nor transformers (~5 s of a cold `ragline search` before):
+the tokenizer comes from `tokenizers`, the graph from the cache (`ragline.embed.export`), and
+pooling and normalisation are inside the graph. Its vectors match the torch encoder's to
+cosine >= 0.9999 (tests/embed/test_onnxrt.py), so one index serves both.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ragline.embed.export import VARIANTS, ensure_export
+from ragline.embed.tokenized import TokenBatchEmbedder
+
+
+def onnxruntime_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("onnxruntime") is not None
+
+
+class OnnxEmbedder(TokenBatchEmbedder):
+    """ONNX Runtime on the CPU with full graph optimisation and `threads` intra-op threads.
+
+    `precision` is "fp32" (the default; matches the reference) or "int8" (dynamic int8
+    weights, per-channel; nodes in `fp32_nodes` stay fp32): see bench/ingest.py.
+    """
+
+    def __init__(self, path: str | Path, name: str | None = None, max_tokens: int = 256,
+                 batch_size: int = 32, threads: int | None = None, batch_tokens: int = 8192,
+                 precision: str = "fp32", fp32_nodes: tuple[str, ...] = ()) -> None:
+        super().__init__(path, name, max_tokens, batch_size, threads, batch_tokens)
+        if precision not in VARIANTS:
+            raise ValueError(f"ONNX precision must be one of {', '.join(VARIANTS)}, "
+                             f"not {precision!r}")
+        self.precision = precision
+        self.dtype = precision  # what benchmarks and `status` report, as for the torch encoder
+        self.fp32_nodes = tuple(fp32_nodes)
+        self._session: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def loaded(self) -> bool:
+        return self._session is not None
+
+    def _load(self) -> Any:
+        with self._lock:
+            if self._session is None:
+                import onnxruntime as ort
+
+                model = ensure_export(self.path, self.precision, self.fp32_nodes)
+                options = ort.SessionOptions()
+                options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+                options.intra_op_num_threads = self.threads
+                options.inter_op_num_threads = 1
+                options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+                options.log_severity_level = 3  # warnings about unused initialisers are noise
+                # the bytes were verified against the manifest; ORT reads those, not the file
+                self._session = ort.InferenceSession(model, options,
+                                                     providers=["CPUExecutionProvider"])
+        return self._session
+
+    def warmup(self) -> None:
+        self._load()
+
+    def _forward(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        out = self._load().run(["embedding"], {"input_ids": ids, "attention_mask": mask})[0]
+        return np.ascontiguousarray(out, dtype=np.float32)
