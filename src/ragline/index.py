@@ -5,18 +5,20 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ragline.embed import DEFAULT_MODEL, Embedder, create_embedder
 from ragline.errors import IndexMismatchError, RaglineError
 from ragline.ingest.chunker import Chunker, ChunkSettings
-from ragline.ingest.pipeline import Ingestor, IngestReport
-from ragline.ingest.progress import IngestProgress
 from ragline.retrieve.hybrid import DEFAULT_MODE, DEFAULT_SETTINGS, HybridSettings
 from ragline.retrieve.retriever import Retriever, Where
 from ragline.store.base import IndexStore, Meta, check_info
 from ragline.store.factory import default_location, is_url, open_store
 from ragline.types import SearchResult
+
+if TYPE_CHECKING:  # ingest code (loaders, pypdf, the chunker) loads only to ingest
+    from ragline.ingest.pipeline import IngestReport
+    from ragline.ingest.progress import IngestProgress
 
 _ALIASES = {"all-MiniLM-L6-v2": "sentence-transformers/all-MiniLM-L6-v2"}
 
@@ -91,6 +93,8 @@ class Index:
             paths = [paths]
         if checkpoint_seconds is None:
             checkpoint_seconds = float(os.environ.get("RAGLINE_CHECKPOINT_SECONDS", 20.0))
+        from ragline.ingest.pipeline import Ingestor
+
         with self.store.write() as writer:
             writer.set_info(**self._info())
             ingestor = Ingestor(writer, self.embedder, self.chunker, self.settings_fingerprint(),

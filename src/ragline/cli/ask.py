@@ -6,6 +6,7 @@ import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -13,10 +14,9 @@ from rich.markup import escape
 
 from ragline.cli.options import IndexOpt, StoreOpt, WhereOpt, open_existing
 from ragline.errors import RaglineError
-from ragline.generate.answer import Asker, AskResult
-from ragline.generate.citations import markers
-from ragline.generate.factory import create_backend, load_config
-from ragline.index import default_index_path
+
+if TYPE_CHECKING:  # imported where used: `ragline --help` loads no generation code
+    from ragline.generate.answer import Asker, AskResult
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -43,6 +43,10 @@ ShortOpt = typer.Option(False, "--short", help="Answer with only the words that 
 
 def _asker(index: Path | None, store: str | None, where: str | None, k: int | None,
            stream: bool, short: bool = False, **flags: object) -> Asker:
+    from ragline.generate.answer import Asker
+    from ragline.generate.factory import create_backend, load_config
+    from ragline.index import default_index_path
+
     idx = open_existing(index, store)
     try:
         cfg = load_config(index or default_index_path(), k=k, **flags)  # type: ignore[arg-type]
@@ -109,6 +113,8 @@ def _answer(asker: Asker, question: str, as_json: bool, stream: bool,
         print(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
         return result
     if live:  # markers attributed after the stream ended go at its end
+        from ragline.generate.citations import markers
+
         seen = set(markers("".join(shown)))
         late = "".join(f"[{n}]" for n in markers(result.answer) if n not in seen)
         _write(f" {late}\n" if late and not result.abstained else "\n")

@@ -5,19 +5,18 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from ragline.cli.options import IndexOpt, StoreOpt, WhereOpt, open_existing, open_index
-from ragline.cli.progress import make_progress
 from ragline.errors import RaglineError
-from ragline.ingest.metadata import parse_assignments
-from ragline.ingest.pipeline import IngestReport
-from ragline.store.factory import is_url
-from ragline.types import SearchResult
+
+if TYPE_CHECKING:  # the commands import what they use, so `--help` and `status` stay light
+    from ragline.ingest.pipeline import IngestReport
+    from ragline.types import SearchResult
 
 # soft_wrap: a message or summary stays one line in a pipe or log, whatever the width
 console = Console(soft_wrap=True)
@@ -46,6 +45,9 @@ def ingest(
 
     Every document gets the fields source, type, title, size, modified and pages (PDFs), plus
     yours from --meta, a Markdown file's YAML front matter and a JSONL line's "metadata"."""
+    from ragline.cli.progress import make_progress
+    from ragline.ingest.metadata import parse_assignments
+
     fields = parse_assignments(meta)
     with open_index(index, store, chunk_tokens=chunk_tokens, overlap=overlap) as idx:
         report = idx.add(paths, include=include, exclude=exclude, prune=prune,
@@ -145,6 +147,8 @@ def status(
 
 def print_table(info: dict[str, object]) -> None:
     """Key/value pairs as an aligned two-column table."""
+    from rich.table import Table
+
     table = Table(show_header=False, box=None)
     for key, value in info.items():
         table.add_row(key, str(value))
@@ -171,7 +175,9 @@ def migrate(
                                  "empty."),
 ) -> None:
     """Copy an index between stores (folder <-> PostgreSQL) without embedding anything again."""
+    from ragline.cli.progress import make_progress
     from ragline.store import open_store
+    from ragline.store.factory import is_url
     from ragline.store.migrate import copy_store
 
     if not is_url(source) and not (Path(source) / "catalog.sqlite").is_file():

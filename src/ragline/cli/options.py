@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from ragline.errors import RaglineError
-from ragline.index import Index
-from ragline.store.factory import is_url, resolve_location
+
+if TYPE_CHECKING:
+    from ragline.index import Index
 
 IndexOpt = typer.Option(None, "--index", "-i", envvar="RAGLINE_INDEX",
                         help="Index folder [default: ./.ragline, or $RAGLINE_INDEX].")
@@ -24,11 +26,17 @@ WhereOpt = typer.Option(None, "--where", "-w",
 
 def open_index(index: Path | None, store: str | None = None, **kwargs: object) -> Index:
     """Open (or create) the index that the flags name."""
+    from ragline.index import Index
+    from ragline.store.factory import resolve_location
+
     return Index(resolve_location(index, store), **kwargs)  # type: ignore[arg-type]
 
 
 def open_existing(index: Path | None, store: str | None = None) -> Index:
     """Open an index to read it; a missing folder is an error (wrong folder?), not created."""
+    from ragline.index import Index
+    from ragline.store.factory import is_url, resolve_location
+
     where = resolve_location(index, store)
     if not is_url(where) and not (Path(where) / "catalog.sqlite").is_file():
         raise RaglineError(f"no index at {where}: run `ragline ingest PATH --index {where}` "

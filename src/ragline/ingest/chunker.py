@@ -10,10 +10,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-
-from tokenizers import Tokenizer
+from typing import TYPE_CHECKING
 
 from ragline.types import Block, Chunk, Document
+
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=\S)")
 _SPECIAL_TOKENS = 2  # [CLS] and [SEP]
