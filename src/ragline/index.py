@@ -127,6 +127,12 @@ class Index:
         """
         return self.retriever.search(query, k, mode, depth, where)
 
+    def search_many(self, queries: Sequence[str], k: int = 5, mode: str = DEFAULT_MODE,
+                    depth: int | None = None, where: Where = None) -> list[SearchResult]:
+        """`search` for many queries, results in order: one encoder batch and one vector
+        search for all of them (several times the queries/s of a loop over `search`)."""
+        return self.retriever.search_many(queries, k, mode, depth, where)
+
     def status(self) -> dict[str, Any]:
         with self.store.read() as reader:
             info = reader.info()
