@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -54,8 +56,23 @@ def _asker(index: Path | None, store: str | None, where: str | None, k: int | No
     except BaseException:
         idx.close()
         raise
+    _preload(backend)
     return Asker(idx, backend, k=cfg.k, min_score=cfg.min_score, stream=stream,
                  concise=short, where=where)
+
+
+def _preload(backend: object) -> None:
+    """Load the embedded LLM (~3 s) while the question is embedded and searched; a failure
+    here is raised again, with its message, by the first `generate`."""
+    load = getattr(backend, "load", None)
+    if load is None:
+        return
+
+    def work() -> None:
+        with contextlib.suppress(Exception):
+            load()
+
+    threading.Thread(target=work, name="ragline-llm-preload", daemon=True).start()
 
 
 def _close(asker: Asker) -> None:

@@ -194,9 +194,12 @@ def export_fp32(model_dir: Path, dest: Path) -> None:
 def quantize_int8(source: Path, dest: Path, exclude: tuple[str, ...] = ()) -> None:
     """Dynamic int8: MatMul weights with per-channel scales, activations quantised per batch;
     nodes named in `exclude` stay fp32."""
+    import logging
+
     from onnx import TensorProto
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    logging.getLogger().setLevel(logging.ERROR)  # its advice to pre-process is for CNNs
     quantize_dynamic(str(source), str(dest), per_channel=True, weight_type=QuantType.QInt8,
                      op_types_to_quantize=["MatMul"], nodes_to_exclude=list(exclude),
                      extra_options={"DefaultTensorType": TensorProto.FLOAT})
