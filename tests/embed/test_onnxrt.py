@@ -62,3 +62,14 @@ def test_backend_choice(monkeypatch: pytest.MonkeyPatch) -> None:
         resolve_backend("tensorflow")
     with pytest.raises(ValueError, match="fp16"):
         create_embedder(backend="onnx", precision="fp16")
+
+
+def test_int8_documents_keep_fp32_queries(light) -> None:
+    int8 = create_embedder(backend="onnx", precision="int8")
+    docs, ref = int8.embed(TEXTS), light.embed(TEXTS)
+    cos = (docs * ref).sum(axis=1)
+    assert cos.min() > 0.98  # quantised documents stay close...
+    assert not np.allclose(docs, ref, atol=1e-4)  # ...but are not the fp32 vectors
+    np.testing.assert_allclose(int8.embed_query(TEXTS[3]), light.embed_query(TEXTS[3]),
+                               atol=1e-6)  # queries run the fp32 export
+    np.testing.assert_allclose(int8.embed_queries(TEXTS), ref, atol=1e-5)

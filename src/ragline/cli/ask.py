@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from ragline.cli.options import IndexOpt, StoreOpt, WhereOpt, open_existing
+from ragline.cli.options import IndexOpt, StoreOpt, WhereOpt, open_existing, warm_in_background
 from ragline.errors import RaglineError
 
 if TYPE_CHECKING:  # imported where used: `ragline --help` loads no generation code
@@ -50,6 +50,7 @@ def _asker(index: Path | None, store: str | None, where: str | None, k: int | No
     from ragline.index import default_index_path
 
     idx = open_existing(index, store)
+    warm_in_background(idx)
     try:
         cfg = load_config(index or default_index_path(), k=k, **flags)  # type: ignore[arg-type]
         backend = create_backend(cfg)

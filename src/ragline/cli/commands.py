@@ -11,7 +11,14 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from ragline.cli.options import IndexOpt, StoreOpt, WhereOpt, open_existing, open_index
+from ragline.cli.options import (
+    IndexOpt,
+    StoreOpt,
+    WhereOpt,
+    open_existing,
+    open_index,
+    warm_in_background,
+)
 from ragline.errors import RaglineError
 
 if TYPE_CHECKING:  # the commands import what they use, so `--help` and `status` stay light
@@ -112,6 +119,8 @@ def search(
     if mode not in ("dense", "lexical", "hybrid"):
         raise typer.BadParameter("use dense, lexical or hybrid", param_hint="--mode")
     with open_existing(index, store) as idx:
+        if mode != "lexical":
+            warm_in_background(idx)
         result = idx.search(query, k=k, mode=mode, where=where)
     if as_json:
         print(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))

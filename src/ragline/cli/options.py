@@ -32,6 +32,20 @@ def open_index(index: Path | None, store: str | None = None, **kwargs: object) -
     return Index(resolve_location(index, store), **kwargs)  # type: ignore[arg-type]
 
 
+def warm_in_background(index: Index) -> None:
+    """Load the encoder in a thread while the store loads its files and BM25 runs: a cold
+    search overlaps ONNX Runtime's session set-up (~0.3 s) with the rest. A failure is
+    raised again by the search's own `warmup`."""
+    import contextlib
+    import threading
+
+    def work() -> None:
+        with contextlib.suppress(Exception):
+            index.embedder.warmup()
+
+    threading.Thread(target=work, name="ragline-encoder-warmup", daemon=True).start()
+
+
 def open_existing(index: Path | None, store: str | None = None) -> Index:
     """Open an index to read it; a missing folder is an error (wrong folder?), not created."""
     from ragline.index import Index

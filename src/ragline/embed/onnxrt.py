@@ -9,6 +9,7 @@ cosine >= 0.9999 (tests/embed/test_onnxrt.py), so one index serves both.
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +28,10 @@ def onnxruntime_available() -> bool:
 class OnnxEmbedder(TokenBatchEmbedder):
     """ONNX Runtime on the CPU with full graph optimisation and `threads` intra-op threads.
 
-    `precision` is "fp32" (the default; matches the reference) or "int8" (dynamic int8
-    weights, per-channel; nodes in `fp32_nodes` stay fp32): see bench/ingest.py.
+    Queries always run the fp32 export (it matches the reference). Documents run `precision`:
+    "fp32", or "int8" (dynamic int8, per-channel weights; nodes in `fp32_nodes` stay fp32),
+    measured in bench/ingest.py --levers. Each export loads on first use, so a search never
+    loads the int8 one and an ingest never loads the fp32 one.
     """
 
     def __init__(self, path: str | Path, name: str | None = None, max_tokens: int = 256,
@@ -40,37 +43,55 @@ class OnnxEmbedder(TokenBatchEmbedder):
                              f"not {precision!r}")
         self.precision = precision
         self.dtype = precision  # what benchmarks and `status` report, as for the torch encoder
-        self.fp32_nodes = tuple(fp32_nodes)
-        self._session: Any = None
+        self.fp32_nodes = tuple(fp32_nodes) if precision != "fp32" else ()
+        self._sessions: dict[str, Any] = {}
         self._lock = threading.Lock()
 
     @property
     def loaded(self) -> bool:
-        return self._session is not None
+        return bool(self._sessions)
 
-    def _load(self) -> Any:
+    def _session(self, precision: str) -> Any:
         with self._lock:
-            if self._session is None:
-                import onnxruntime as ort
+            if precision not in self._sessions:
+                self._sessions[precision] = self._open(precision)
+        return self._sessions[precision]
 
-                model = ensure_export(self.path, self.precision, self.fp32_nodes)
-                options = ort.SessionOptions()
-                options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-                options.intra_op_num_threads = self.threads
-                options.inter_op_num_threads = 1
-                options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-                options.log_severity_level = 3  # warnings about unused initialisers are noise
-                # idle threads sleep instead of spinning, as OMP_WAIT_POLICY=PASSIVE does for
-                # torch and FAISS: on a busy 2-core machine spinning made a query 1.4x slower
-                options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-                # the bytes were verified against the manifest; ORT reads those, not the file
-                self._session = ort.InferenceSession(model, options,
-                                                     providers=["CPUExecutionProvider"])
-        return self._session
+    def _open(self, precision: str) -> Any:
+        import onnxruntime as ort
+
+        nodes = self.fp32_nodes if precision == self.precision else ()
+        model = ensure_export(self.path, precision, nodes)
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.intra_op_num_threads = self.threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.log_severity_level = 3  # warnings about unused initialisers are noise
+        # idle threads sleep instead of spinning, as OMP_WAIT_POLICY=PASSIVE does for torch
+        # and FAISS: on a busy 2-core machine spinning made a query 1.4x slower
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # the bytes were verified against the manifest; ORT reads those, not the file
+        return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 
     def warmup(self) -> None:
-        self._load()
+        """Load the query model (what a search needs)."""
+        self._session("fp32")
+
+    @staticmethod
+    def _run(session: Any, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        out = session.run(["embedding"], {"input_ids": ids, "attention_mask": mask})[0]
+        return np.ascontiguousarray(out, dtype=np.float32)
 
     def _forward(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        out = self._load().run(["embedding"], {"input_ids": ids, "attention_mask": mask})[0]
-        return np.ascontiguousarray(out, dtype=np.float32)
+        """Documents."""
+        return self._run(self._session(self.precision), ids, mask)
+
+    def _forward_query(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        return self._run(self._session("fp32"), ids, mask)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self._forward_query(*self._encode([text]))[0]
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self.embed_with(self._forward_query, texts)

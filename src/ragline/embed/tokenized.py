@@ -85,6 +85,9 @@ class TokenBatchEmbedder(BatchEmbedder):
     def embed_batch(self, texts: list[str]) -> np.ndarray:
         return self._forward(*self._encode(texts))
 
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self.embed(texts)
+
     def token_ids(self, texts: Sequence[str]) -> list[np.ndarray]:
         """Ids of every text cut at the window; in slices, since Encodings are large."""
         seqs: list[np.ndarray] = []
@@ -107,12 +110,18 @@ class TokenBatchEmbedder(BatchEmbedder):
     def embed(self, texts: Sequence[str],
               progress: Callable[[int], None] | None = None) -> np.ndarray:
         """Tokenize once, sort by token count, and fill batches up to `batch_tokens`."""
+        return self.embed_with(self._forward, texts, progress)
+
+    def embed_with(self, forward: Callable[[np.ndarray, np.ndarray], np.ndarray],
+                   texts: Sequence[str],
+                   progress: Callable[[int], None] | None = None) -> np.ndarray:
+        """`embed` through another forward pass (e.g. the query model)."""
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:
             return out
         seqs = self.token_ids(texts)
         for idx in self.batches([len(seq) for seq in seqs]):
-            out[idx] = self._forward(*self._pack([seqs[i] for i in idx]))
+            out[idx] = forward(*self._pack([seqs[i] for i in idx]))
             self.embedded_count += len(idx)
             if progress is not None:
                 progress(len(idx))

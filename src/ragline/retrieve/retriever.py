@@ -53,8 +53,6 @@ class Retriever:
                 raise RaglineError("the query is empty")
         hybrid.check_mode(mode)
         condition = parse_filter(where)
-        if mode != "lexical":
-            self.embedder.warmup()
         side = k if mode != "hybrid" else max(k, depth or self.settings.depth)
         with self.store.read() as reader:
             found = hybrid.candidates_many(reader, self.embedder, queries, side, mode, condition)
