@@ -50,6 +50,11 @@ LEVERS: dict[str, tuple[str, dict[str, Any]]] = {
                 {**TODAY, "order": "input"}),
     "tok-thread": ("tokenisation in a thread, overlapped with the model",
                    {**TODAY, "tokenize_thread": True}),
+    # the winners, combined
+    "ort-fp32+ov0": ("ONNX Runtime fp32 and no overlap", {**TODAY, "backend": "onnx",
+                                                           "overlap": 0}),
+    "ort-int8+ov0": ("ONNX Runtime int8 and no overlap", {**TODAY, "backend": "onnx",
+                                                           "precision": "int8", "overlap": 0}),
 }
 SEED = "seed (blog)"
 
@@ -205,6 +210,38 @@ def run_row(name: str, spec: dict[str, Any], corpus: Path, folder: Path) -> dict
     return {"seconds": wall, "load_avg": load, "peak_rss_mib": rss, **info}
 
 
+def quality(seed: bool, folder: Path, ids: list[str],
+            splits: dict[str, tuple[dict, dict[str, str]]]) -> dict[str, float]:
+    """nDCG@10 per split: hybrid over the index (dense over the seed's vectors)."""
+    from ingest import ndcg10
+
+    out = {}
+    for split, (qrels, queries) in splits.items():
+        run = (seed_runs(folder.with_suffix(".npy"), ids, queries) if seed
+               else hybrid_runs(folder, queries))
+        out[f"ndcg10_{split}"] = ndcg10(qrels, run)
+    return out
+
+
+def score_folder(tmp: Path) -> None:
+    """nDCG@10 of every index a (possibly interrupted) lever run left in `tmp`."""
+    from ingest import DATA, read_jsonl, read_qrels
+
+    records = [json.loads(x) for x in (tmp / "corpus.jsonl").read_text().splitlines() if x]
+    ids = [str(r["_id"]) for r in records]
+    all_queries = {str(q["_id"]): q["text"] for q in read_jsonl(DATA / "queries.jsonl")}
+    splits = {}
+    for split in ("test", "train"):
+        qrels = read_qrels(DATA / "qrels" / f"{split}.tsv", set(ids))
+        splits[split] = (qrels, {q: all_queries[q] for q in qrels})
+    for folder in sorted(tmp.iterdir()):
+        seed = folder.name.startswith("seed") and folder.suffix == ".npy"
+        if not (seed or (folder / "catalog.sqlite").is_file()) or folder.name.startswith("one"):
+            continue
+        got = quality(seed, folder.with_suffix("") if seed else folder, ids, splits)
+        print(json.dumps({"row": folder.name, **got}), flush=True)
+
+
 def warm_exports(rows: dict[str, tuple[str, dict]]) -> None:
     """Make every ONNX variant once before timing: the export is a one-time cost per model
     version, not part of an ingest (bench/startup.py and the README say what it costs)."""
@@ -219,7 +256,7 @@ def warm_exports(rows: dict[str, tuple[str, dict]]) -> None:
 
 def measure(limit: int, rounds: int, only: list[str] | None,
             default: dict[str, Any]) -> dict[str, Any]:
-    from ingest import DATA, ndcg10, read_jsonl, read_qrels
+    from ingest import DATA, read_jsonl, read_qrels
 
     records = read_jsonl(DATA / "corpus.jsonl", limit)
     ids = [str(r["_id"]) for r in records]
@@ -246,6 +283,8 @@ def measure(limit: int, rounds: int, only: list[str] | None,
             folder = tmp / f"{name.replace(' ', '_')}-{r}"
             results[name]["runs"].append(run_row(name, spec, corpus, folder))
             results[name]["folder"] = folder
+            got = results[name]["runs"][-1]  # each row as it ends: a crash later loses none
+            log(f"  {name}: {got['seconds']:.1f} s = {len(records) / got['seconds']:.2f} docs/s")
         for backend in ("torch", "onnx"):
             spec = {**TODAY, "backend": backend}
             results[f"start-up {backend}"]["runs"].append(
@@ -256,12 +295,8 @@ def measure(limit: int, rounds: int, only: list[str] | None,
         row["seconds"] = best["seconds"]
         row["docs_per_s"] = (1 if name.startswith("start-up") else len(records)) / best["seconds"]
         folder = row.pop("folder", None)
-        if folder is None:
-            continue
-        for split, (qrels, queries) in splits.items():
-            run = (seed_runs(folder.with_suffix(".npy"), ids, queries) if name == SEED
-                   else hybrid_runs(folder, queries))
-            row[f"ndcg10_{split}"] = ndcg10(qrels, run)
+        if folder is not None:
+            row.update(quality(name == SEED, folder, ids, splits))
     return {"docs": len(records), "rounds": rounds, "queries": {s: len(q[1]) for s, q in
                                                                 splits.items()},
             "rows": results, "tmp": str(tmp)}
@@ -302,6 +337,9 @@ def main(argv: list[str]) -> int:
     if argv[:1] == ["--child"]:
         child_ragline(json.loads(argv[1]), Path(argv[2]), Path(argv[3]))
         return _report_rss()
+    if argv[:1] == ["--score"]:
+        score_folder(Path(argv[1]))
+        return 0
     if argv[:1] == ["--child-seed"]:
         child_seed(Path(argv[1]), Path(argv[2]))
         return _report_rss()
