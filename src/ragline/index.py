@@ -54,7 +54,9 @@ class Index:
         except BaseException:
             self.store.close()  # refused before anything was written; do not leak the store
             raise
-        stored = ChunkSettings(int(info.get("chunk_tokens", 256)), int(info.get("overlap", 32)))
+        default = ChunkSettings()
+        stored = ChunkSettings(int(info.get("chunk_tokens", default.chunk_tokens)),
+                               int(info.get("overlap", default.overlap)))
         self.settings = ChunkSettings(chunk_tokens or stored.chunk_tokens,
                                       overlap if overlap is not None else stored.overlap)
         self.retriever = Retriever(self.store, self.embedder, settings)

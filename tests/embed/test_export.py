@@ -59,11 +59,11 @@ def test_corrupt_export_is_rebuilt_not_used(cache: Path, model_dir: Path, embedd
     onnx.write_bytes(bytes(data))
     assert read_verified(cache, "fp32") is None
     rebuilt = create_embedder(backend="onnx")
-    vec = rebuilt.embed(["honeybees dance to tell where the flowers are"])
+    vec = rebuilt.embed_query("honeybees dance to tell where the flowers are")
     manifest = json.loads((cache / "fp32.manifest.json").read_text())
     assert read_verified(cache, "fp32") == onnx.read_bytes()
     assert manifest["size"] == onnx.stat().st_size
-    ref = embedder.embed(["honeybees dance to tell where the flowers are"])
+    ref = embedder.embed_query("honeybees dance to tell where the flowers are")
     assert float((vec * ref).sum()) >= 0.9999
 
 
@@ -84,7 +84,7 @@ def test_changed_model_gets_a_new_export(tmp_path: Path, monkeypatch: pytest.Mon
     assert second != first
     assert not second.exists()
     changed = create_embedder(str(copy), backend="onnx")
-    vec = changed.embed(["why do cats purr"])
+    vec = changed.embed_query("why do cats purr")
     assert read_verified(second, "fp32") is not None
-    assert float((vec * embedder.embed(["why do cats purr"])).sum()) > 0.999
+    assert float((vec * embedder.embed_query("why do cats purr")).sum()) > 0.999
     assert np.isfinite(vec).all()

@@ -34,12 +34,17 @@ def light(embedder):
     return embedder
 
 
-def test_same_vectors_as_the_reference(light, reference) -> None:
+@pytest.fixture(scope="module")
+def fp32_docs():
+    return create_embedder(backend="onnx", precision="fp32")
+
+
+def test_same_vectors_as_the_reference(light, fp32_docs, reference) -> None:
     ref = reference.embed(TEXTS)
     assert len(light.tokenizer.encode(TEXTS[2]).ids) > light.max_tokens
-    batched = light.embed(TEXTS)  # padded together in one batch
+    batched = light.embed_queries(TEXTS)  # padded together in one batch
     single = np.stack([light.embed_query(t) for t in TEXTS])  # one at a time, no padding
-    for got in (batched, single):
+    for got in (batched, single, fp32_docs.embed(TEXTS)):
         assert got.dtype == np.float32 and got.shape == (len(TEXTS), 384)
         np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
         cos = (got * ref).sum(axis=1)
@@ -52,24 +57,25 @@ def test_name_and_shape_match_so_indexes_are_shared(light, reference) -> None:
     assert light.embed([]).shape == (0, 384)
 
 
-def test_backend_choice(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_int8_documents_keep_fp32_queries(light, fp32_docs) -> None:
+    assert light.precision == "int8"  # the default for documents
+    docs, ref = light.embed(TEXTS), fp32_docs.embed(TEXTS)
+    cos = (docs * ref).sum(axis=1)
+    assert cos.min() > 0.97 and cos.mean() > 0.99  # quantised documents stay close ("x": 0.974)...
+    assert not np.allclose(docs, ref, atol=1e-4)  # ...but are not the fp32 vectors
+    np.testing.assert_allclose(light.embed_query(TEXTS[3]), fp32_docs.embed_query(TEXTS[3]),
+                               atol=1e-6)  # queries run the fp32 export
+
+
+def test_backend_and_precision_choice(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RAGLINE_EMBED_BACKEND", "torch")
     assert resolve_backend() == "torch"
     assert resolve_backend("onnx") == "onnx"
     monkeypatch.delenv("RAGLINE_EMBED_BACKEND")
     assert resolve_backend() == "onnx"
+    monkeypatch.setenv("RAGLINE_EMBED_PRECISION", "fp32")
+    assert create_embedder().precision == "fp32"
     with pytest.raises(RaglineError, match="tensorflow"):
         resolve_backend("tensorflow")
     with pytest.raises(ValueError, match="fp16"):
         create_embedder(backend="onnx", precision="fp16")
-
-
-def test_int8_documents_keep_fp32_queries(light) -> None:
-    int8 = create_embedder(backend="onnx", precision="int8")
-    docs, ref = int8.embed(TEXTS), light.embed(TEXTS)
-    cos = (docs * ref).sum(axis=1)
-    assert cos.min() > 0.98  # quantised documents stay close...
-    assert not np.allclose(docs, ref, atol=1e-4)  # ...but are not the fp32 vectors
-    np.testing.assert_allclose(int8.embed_query(TEXTS[3]), light.embed_query(TEXTS[3]),
-                               atol=1e-6)  # queries run the fp32 export
-    np.testing.assert_allclose(int8.embed_queries(TEXTS), ref, atol=1e-5)

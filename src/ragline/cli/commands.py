@@ -40,7 +40,7 @@ def ingest(
     chunk_tokens: int | None = typer.Option(None, "--chunk-tokens",
                                             help="Chunk size in model tokens [default: 256]."),
     overlap: int | None = typer.Option(None, "--overlap",
-                                       help="Overlap between chunks in tokens [default: 32]."),
+                                       help="Overlap between chunks in tokens [default: 0]."),
     meta: list[str] = typer.Option([], "--meta", "-m", metavar="KEY=VALUE",
                                    help="A metadata field on every document of this ingest, "
                                    "e.g. --meta team=legal --meta year=2024 (typed as JSON: "

@@ -14,6 +14,8 @@ from ragline.embed.transformer import TransformerEmbedder
 from ragline.errors import RaglineError
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
+#: what the ONNX encoder runs documents in (queries: fp32)
+DOC_PRECISION = "int8"
 BACKENDS: dict[str, type[TokenBatchEmbedder]] = {"onnx": OnnxEmbedder,
                                                  "torch": TransformerEmbedder}
 
@@ -49,9 +51,14 @@ def create_embedder(name: str = DEFAULT_MODEL, backend: str | None = None,
                     **kwargs: object) -> Embedder:
     """Return an embedder; the model itself loads on first use.
 
-    Both backends give the same vectors (cosine >= 0.9999) and the same `name`, so an index
-    built with one is searched with the other."""
-    cls = BACKENDS[resolve_backend(backend)]
+    Both backends give the same query vectors (cosine >= 0.9999) and the same `name`, so an
+    index built with one is searched with the other. The ONNX backend embeds documents in
+    int8 unless $RAGLINE_EMBED_PRECISION=fp32 (bench/ingest.py --levers: faster ingest,
+    nDCG@10 held); queries are always fp32."""
+    chosen = resolve_backend(backend)
+    cls = BACKENDS[chosen]
+    if chosen == "onnx" and "precision" not in kwargs:
+        kwargs["precision"] = os.environ.get("RAGLINE_EMBED_PRECISION") or DOC_PRECISION
     if name in PACKAGED:
         canonical = "sentence-transformers/all-MiniLM-L6-v2"
         return cls(PACKAGED[name](), name=canonical, **kwargs)  # type: ignore[arg-type]
