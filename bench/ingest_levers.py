@@ -179,7 +179,7 @@ def seed_runs(vectors: Path, ids: list[str],
     from ragline.embed import create_embedder
 
     vecs = np.load(vectors)
-    sims = create_embedder().embed(list(queries.values())) @ vecs.T
+    sims = create_embedder().embed_queries(list(queries.values())) @ vecs.T
     return {qid: {ids[j]: float(sims[qi, j]) for j in np.argsort(-sims[qi])[:100]}
             for qi, qid in enumerate(queries)}
 
