@@ -120,7 +120,9 @@ def register(app: FastAPI, state: Services) -> None:
         if body.encoding_format not in ("float", "base64"):
             raise ApiError(422, "encoding_format: use float or base64")
         embedder = state.index.embedder
-        vectors = np.asarray(embedder.embed(texts), dtype=np.float32)
+        # the fp32 query path: the same vector for a text whatever else is in the request
+        # (int8 document batches quantise activations per batch)
+        vectors = np.asarray(embedder.embed_queries(texts), dtype=np.float32)
         data = []
         for i, vec in enumerate(vectors):
             value: Any = (base64.b64encode(vec.astype("<f4").tobytes()).decode("ascii")
