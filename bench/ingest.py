@@ -11,6 +11,8 @@
     .venv/bin/python bench/ingest.py               # the full corpus (5,183 abstracts)
     .venv/bin/python bench/ingest.py --limit 300   # a quick look
     .venv/bin/python bench/ingest.py --json        # one JSON object on stdout
+    .venv/bin/python bench/ingest.py --levers      # whole processes, one lever at a time
+                                                   # (bench/ingest_levers.py)
 """
 
 from __future__ import annotations
@@ -79,7 +81,8 @@ def ragline_phase(corpus: Path, folder: Path, n_docs: int, dtype: str | None) ->
     from ragline import Index
     from ragline.embed import create_embedder
 
-    embedder = create_embedder(dtype=dtype) if dtype else create_embedder()
+    embedder = (create_embedder(backend="torch", dtype=dtype) if dtype
+                else create_embedder())
     load_before = load_avg()
     t0, c0 = time.perf_counter(), time.process_time()
     with Index(folder, embedder=embedder) as idx:
@@ -188,6 +191,12 @@ def overlap10(a: dict[str, dict[str, float]], b: dict[str, dict[str, float]]) ->
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if "--levers" in argv:  # whole processes, one lever at a time: bench/ingest_levers.py
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import ingest_levers
+
+        return ingest_levers.main([a for a in argv if a != "--levers"])
     ap = argparse.ArgumentParser(description="ragline ingest vs the blog-post baseline")
     ap.add_argument("--limit", type=int, default=None, help="only the first N documents")
     ap.add_argument("--json", action="store_true", help="print one JSON object on stdout")

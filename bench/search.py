@@ -1,11 +1,12 @@
 """Search latency benchmark: query embedding and FAISS search, timed separately.
 
 - Query embedding: the real default model, one query at a time (SciFact test claims when
-  ../shared/data is here, else built-in questions), with 1 and 2 torch threads.
+  ../shared/data is here, else built-in questions): ONNX Runtime and torch, 1 and 2 threads.
 - FAISS search: ragline's `FaissVectors` (IndexIDMap2 over exact inner product) filled with
   random unit vectors at 5k and 100k chunks, k=10, with 1 and 2 OpenMP threads.
 - `--index DIR`: also `Index.search` end to end on a real index (e.g. one kept by
-  `bench/ingest.py --keep DIR`), dense and hybrid, with the timings it reports.
+  `bench/ingest.py --keep DIR`), lexical, dense and hybrid, with the timings it reports and
+  queries/s one at a time, then `Index.search_many` over the same queries (queries/s).
 
     .venv/bin/python bench/search.py [--queries 200] [--sizes 5000,100000] [--index DIR] [--json]
 """
@@ -53,27 +54,30 @@ def queries(n: int) -> list[str]:
 
 
 def bench_embed(texts: list[str]) -> tuple[dict[str, Any], np.ndarray]:
-    import torch
-
+    """One query at a time: the ONNX Runtime encoder (the default) and torch (the reference),
+    1 and 2 threads each, rounds interleaved."""
     from ragline.embed import create_embedder
 
-    emb = create_embedder()
-    emb.warmup()
-    out: dict[str, Any] = {"dtype": getattr(emb, "dtype", "?")}
-    vecs = np.zeros((len(texts), emb.dim), dtype=np.float32)
-    default = torch.get_num_threads()
-    for threads in (1, 2):
-        torch.set_num_threads(threads)
+    models = {f"{backend}, {threads} thread(s)": create_embedder(backend=backend, threads=threads)
+              for backend in ("onnx", "torch") for threads in (1, 2)}
+    samples: dict[str, list[float]] = {name: [] for name in models}
+    vecs = np.zeros((len(texts), 384), dtype=np.float32)
+    for emb in models.values():
+        emb.warmup()
         for t in texts[:5]:
             emb.embed_query(t)
-        times = []
-        for i, t in enumerate(texts):
+    for i, t in enumerate(texts):
+        for name, emb in models.items():
+            if name.startswith("torch"):  # torch's thread count is per process
+                import torch
+
+                torch.set_num_threads(emb.threads)
             t0 = time.perf_counter()
-            vecs[i] = emb.embed_query(t)
-            times.append(time.perf_counter() - t0)
-        out[f"threads_{threads}"] = pct(times)
-    torch.set_num_threads(default)
-    return out, vecs
+            vec = emb.embed_query(t)
+            samples[name].append(time.perf_counter() - t0)
+            if name == "onnx, 2 thread(s)":
+                vecs[i] = vec
+    return {name: pct(times) for name, times in samples.items()}, vecs
 
 
 def bench_faiss(size: int, qv: np.ndarray, k: int) -> dict[str, Any]:
@@ -112,22 +116,28 @@ def bench_faiss(size: int, qv: np.ndarray, k: int) -> dict[str, Any]:
 
 
 def bench_index(folder: Path, texts: list[str], k: int) -> dict[str, Any]:
+    """`Index.search` end to end, one query at a time (p50/p95 and queries/s), then
+    `Index.search_many` over all the queries at once."""
     from ragline import Index
 
     out: dict[str, Any] = {}
     with Index(folder) as idx:
         out["chunks"] = idx.status()["chunks"]
         idx.search(texts[0], k=k, mode="dense")
-        for mode in ("dense", "hybrid"):
+        for mode in ("lexical", "dense", "hybrid"):
             walls, timings = [], []
+            t_all = time.perf_counter()
             for t in texts:
                 t0 = time.perf_counter()
                 res = idx.search(t, k=k, mode=mode)
                 walls.append(time.perf_counter() - t0)
                 timings.append(res.timings)
-            out[mode] = {"total": pct(walls)}
+            out[mode] = {"total": pct(walls), "qps": len(texts) / (time.perf_counter() - t_all)}
             for key in timings[0]:
                 out[mode][key.removesuffix("_ms")] = pct([t.get(key, 0) / 1e3 for t in timings])
+            t0 = time.perf_counter()
+            idx.search_many(texts, k=k, mode=mode)
+            out[mode]["batch_qps"] = len(texts) / (time.perf_counter() - t0)
     return out
 
 
@@ -158,9 +168,9 @@ def main(argv: list[str] | None = None) -> int:
     def line(label: str, d: dict[str, float]) -> None:
         print(f"  {label:34s} p50 {d['p50_ms']:7.2f} ms   p95 {d['p95_ms']:7.2f} ms")
 
-    print(f"query embedding ({result['embed']['dtype']}):")
-    for threads in (1, 2):
-        line(f"{threads} torch thread(s)", result["embed"][f"threads_{threads}"])
+    print("query embedding:")
+    for name, d in result["embed"].items():
+        line(name, d)
     print("FAISS search (exact inner product, random unit vectors):")
     for size, d in result["faiss"].items():
         line(f"{int(size):>7,} chunks, FaissVectors.search", d["ragline"])
@@ -168,9 +178,13 @@ def main(argv: list[str] | None = None) -> int:
             line(f"{int(size):>7,} chunks, raw, {threads} OMP thread(s)", d[f"threads_{threads}"])
     if "index" in result:
         print(f"Index.search on {args.index} ({result['index']['chunks']} chunks):")
-        for mode in ("dense", "hybrid"):
-            for key, d in result["index"][mode].items():
-                line(f"{mode} {key}", d)
+        for mode in ("lexical", "dense", "hybrid"):
+            got = result["index"][mode]
+            print(f"  {mode}: {got['qps']:.1f} queries/s one at a time, "
+                  f"{got['batch_qps']:.1f} queries/s with search_many")
+            for key, d in got.items():
+                if isinstance(d, dict):
+                    line(f"{mode} {key}", d)
     return 0
 
 

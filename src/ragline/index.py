@@ -5,18 +5,20 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ragline.embed import DEFAULT_MODEL, Embedder, create_embedder
 from ragline.errors import IndexMismatchError, RaglineError
 from ragline.ingest.chunker import Chunker, ChunkSettings
-from ragline.ingest.pipeline import Ingestor, IngestReport
-from ragline.ingest.progress import IngestProgress
 from ragline.retrieve.hybrid import DEFAULT_MODE, DEFAULT_SETTINGS, HybridSettings
 from ragline.retrieve.retriever import Retriever, Where
 from ragline.store.base import IndexStore, Meta, check_info
 from ragline.store.factory import default_location, is_url, open_store
 from ragline.types import SearchResult
+
+if TYPE_CHECKING:  # ingest code (loaders, pypdf, the chunker) loads only to ingest
+    from ragline.ingest.pipeline import IngestReport
+    from ragline.ingest.progress import IngestProgress
 
 _ALIASES = {"all-MiniLM-L6-v2": "sentence-transformers/all-MiniLM-L6-v2"}
 
@@ -52,7 +54,9 @@ class Index:
         except BaseException:
             self.store.close()  # refused before anything was written; do not leak the store
             raise
-        stored = ChunkSettings(int(info.get("chunk_tokens", 256)), int(info.get("overlap", 32)))
+        default = ChunkSettings()
+        stored = ChunkSettings(int(info.get("chunk_tokens", default.chunk_tokens)),
+                               int(info.get("overlap", default.overlap)))
         self.settings = ChunkSettings(chunk_tokens or stored.chunk_tokens,
                                       overlap if overlap is not None else stored.overlap)
         self.retriever = Retriever(self.store, self.embedder, settings)
@@ -91,6 +95,8 @@ class Index:
             paths = [paths]
         if checkpoint_seconds is None:
             checkpoint_seconds = float(os.environ.get("RAGLINE_CHECKPOINT_SECONDS", 20.0))
+        from ragline.ingest.pipeline import Ingestor
+
         with self.store.write() as writer:
             writer.set_info(**self._info())
             ingestor = Ingestor(writer, self.embedder, self.chunker, self.settings_fingerprint(),
@@ -122,6 +128,12 @@ class Index:
         or a dict (`{"field": "year", "operator": ">=", "value": 2020}`, `{"team": "legal"}`).
         """
         return self.retriever.search(query, k, mode, depth, where)
+
+    def search_many(self, queries: Sequence[str], k: int = 5, mode: str = DEFAULT_MODE,
+                    depth: int | None = None, where: Where = None) -> list[SearchResult]:
+        """`search` for many queries, results in order: one encoder batch and one vector
+        search for all of them (several times the queries/s of a loop over `search`)."""
+        return self.retriever.search_many(queries, k, mode, depth, where)
 
     def status(self) -> dict[str, Any]:
         with self.store.read() as reader:

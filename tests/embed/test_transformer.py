@@ -20,11 +20,11 @@ TEXTS = [
 
 @pytest.fixture(scope="module")
 def fp32():
-    return create_embedder(dtype="fp32")
+    return create_embedder(backend="torch", dtype="fp32")
 
 
 def test_model_loads_lazily(fp32) -> None:
-    other = create_embedder(dtype="fp32")
+    other = create_embedder(backend="torch", dtype="fp32")
     assert not other.loaded
     assert other.dim == 384 and other.dtype == "fp32"
 
@@ -41,12 +41,12 @@ def test_batched_embed_matches_one_at_a_time(fp32) -> None:
 
 
 def test_small_budget_gives_same_vectors(fp32) -> None:
-    small = create_embedder(dtype="fp32", batch_size=1, batch_tokens=256)
+    small = create_embedder(backend="torch", dtype="fp32", batch_size=1, batch_tokens=256)
     np.testing.assert_allclose(small.embed(TEXTS), fp32.embed(TEXTS), atol=2e-5)
 
 
 def test_bf16_is_close_to_fp32(fp32) -> None:
-    bf16 = create_embedder(dtype="bf16")
+    bf16 = create_embedder(backend="torch", dtype="bf16")
     cos = (bf16.embed(TEXTS) * fp32.embed(TEXTS)).sum(axis=1)
     assert cos.min() > 0.999
 

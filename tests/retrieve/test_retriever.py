@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from ragline.errors import RaglineError
 from ragline.index import Index
 
 
@@ -90,3 +91,31 @@ def test_search_cli_mode_flag(tmp_path: Path, embedder) -> None:
     bad = subprocess.run([*cmd, "--mode", "fuzzy"], env=env, capture_output=True, text=True,
                          timeout=120)
     assert bad.returncode != 0 and "--mode" in bad.stderr
+
+
+def test_search_many_matches_search_one_by_one(tmp_path: Path, embedder) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "coffee.md").write_text("# Brewing\n\nBrew coffee with water at 93 degrees Celsius.")
+    (docs / "volcano.txt").write_text("Volcanic eruptions inject sulfur into the stratosphere.")
+    (docs / "bees.txt").write_text("Honeybees perform a waggle dance to point at flowers.")
+    (docs / "tea.txt").write_text("Green tea is steeped in water below boiling.")
+    queries = ["how hot should coffee water be", "what do volcanoes emit",
+               "why do bees dance", "steeping green tea"]
+    with Index(tmp_path / "idx", embedder=embedder) as index:
+        index.add([docs])
+        for mode in ("dense", "lexical", "hybrid"):
+            many = index.search_many(queries, k=3, mode=mode)
+            assert [r.query for r in many] == queries
+            for query, got in zip(queries, many, strict=True):
+                one = index.search(query, k=3, mode=mode)
+                assert [h.chunk_id for h in got.hits] == [h.chunk_id for h in one.hits]
+                assert [h.score for h in got.hits] == pytest.approx(
+                    [h.score for h in one.hits], abs=1e-4)
+                assert set(got.timings) == set(one.timings)
+        assert index.search_many([], k=3) == []
+        filtered = index.search_many(queries, k=3, where='type == "md"')
+        assert filtered[0].hits and all(Path(h.source).name == "coffee.md"
+                                        for r in filtered for h in r.hits)
+        with pytest.raises(RaglineError, match="empty"):
+            index.search_many(["fine", " "])

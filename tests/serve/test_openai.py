@@ -87,7 +87,7 @@ def test_embeddings_are_the_index_model(client: Any, server: Server) -> None:
     assert r.model == server.index.embedder.name
     assert [d.index for d in r.data] == [0, 1]
     got = np.array([d.embedding for d in r.data], dtype=np.float32)
-    want = server.index.embedder.embed(texts)
+    want = server.index.embedder.embed_queries(texts)
     assert got.shape == (2, server.index.embedder.dim)
     assert np.allclose(got, want, atol=1e-5)
     assert r.usage.prompt_tokens > 0

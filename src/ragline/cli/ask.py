@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
-from ragline.cli.options import IndexOpt, StoreOpt, WhereOpt, open_existing
+from ragline.cli.options import IndexOpt, StoreOpt, WhereOpt, open_existing, warm_in_background
 from ragline.errors import RaglineError
-from ragline.generate.answer import Asker, AskResult
-from ragline.generate.citations import markers
-from ragline.generate.factory import DEFAULT_MIN_CONFIDENCE, create_backend, load_config
-from ragline.index import default_index_path
+from ragline.generate.factory import DEFAULT_MIN_CONFIDENCE  # light: settings only
+
+if TYPE_CHECKING:  # imported where used: `ragline --help` loads no model code
+    from ragline.generate.answer import Asker, AskResult
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -49,16 +52,36 @@ MinConfOpt = typer.Option(None, "--min-confidence", help="Abstain when a quoted 
 
 def _asker(index: Path | None, store: str | None, where: str | None, k: int | None,
            stream: bool, short: bool = False, free: bool = False, **flags: object) -> Asker:
+    from ragline.generate.answer import Asker
+    from ragline.generate.factory import create_backend, load_config
+    from ragline.index import default_index_path
+
     idx = open_existing(index, store)
+    warm_in_background(idx)
     try:
         cfg = load_config(index or default_index_path(), k=k, **flags)  # type: ignore[arg-type]
         backend = create_backend(cfg)
     except BaseException:
         idx.close()
         raise
+    _preload(backend)
     return Asker(idx, backend, k=cfg.k, min_score=cfg.min_score, stream=stream,
                  concise=short, where=where, extractive=not free,
                  min_confidence=cfg.min_confidence, per_passage=cfg.sentences)
+
+
+def _preload(backend: object) -> None:
+    """Load the embedded LLM (~3 s) while the question is embedded and searched; a failure
+    here is raised again, with its message, by the first `generate`."""
+    load = getattr(backend, "load", None)
+    if load is None:
+        return
+
+    def work() -> None:
+        with contextlib.suppress(Exception):
+            load()
+
+    threading.Thread(target=work, name="ragline-llm-preload", daemon=True).start()
 
 
 def _close(asker: Asker) -> None:
@@ -129,6 +152,8 @@ def _answer(asker: Asker, question: str, as_json: bool, stream: bool,
         print(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
         return result
     if live:  # markers attributed after the stream ended go at its end
+        from ragline.generate.citations import markers
+
         seen = set(markers("".join(shown)))
         late = "".join(f"[{n}]" for n in markers(result.answer) if n not in seen)
         _write(f" {late}\n" if late and not result.abstained else "\n")

@@ -5,19 +5,25 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
-from ragline.cli.options import IndexOpt, StoreOpt, WhereOpt, open_existing, open_index
-from ragline.cli.progress import make_progress
+from ragline.cli.options import (
+    IndexOpt,
+    StoreOpt,
+    WhereOpt,
+    open_existing,
+    open_index,
+    warm_in_background,
+)
 from ragline.errors import RaglineError
-from ragline.ingest.metadata import parse_assignments
-from ragline.ingest.pipeline import IngestReport
-from ragline.store.factory import is_url
-from ragline.types import SearchResult
+
+if TYPE_CHECKING:  # the commands import what they use, so `--help` and `status` stay light
+    from ragline.ingest.pipeline import IngestReport
+    from ragline.types import SearchResult
 
 # soft_wrap: a message or summary stays one line in a pipe or log, whatever the width
 console = Console(soft_wrap=True)
@@ -34,7 +40,7 @@ def ingest(
     chunk_tokens: int | None = typer.Option(None, "--chunk-tokens",
                                             help="Chunk size in model tokens [default: 256]."),
     overlap: int | None = typer.Option(None, "--overlap",
-                                       help="Overlap between chunks in tokens [default: 32]."),
+                                       help="Overlap between chunks in tokens [default: 0]."),
     meta: list[str] = typer.Option([], "--meta", "-m", metavar="KEY=VALUE",
                                    help="A metadata field on every document of this ingest, "
                                    "e.g. --meta team=legal --meta year=2024 (typed as JSON: "
@@ -46,6 +52,9 @@ def ingest(
 
     Every document gets the fields source, type, title, size, modified and pages (PDFs), plus
     yours from --meta, a Markdown file's YAML front matter and a JSONL line's "metadata"."""
+    from ragline.cli.progress import make_progress
+    from ragline.ingest.metadata import parse_assignments
+
     fields = parse_assignments(meta)
     with open_index(index, store, chunk_tokens=chunk_tokens, overlap=overlap) as idx:
         report = idx.add(paths, include=include, exclude=exclude, prune=prune,
@@ -110,6 +119,8 @@ def search(
     if mode not in ("dense", "lexical", "hybrid"):
         raise typer.BadParameter("use dense, lexical or hybrid", param_hint="--mode")
     with open_existing(index, store) as idx:
+        if mode != "lexical":
+            warm_in_background(idx)
         result = idx.search(query, k=k, mode=mode, where=where)
     if as_json:
         print(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
@@ -145,6 +156,8 @@ def status(
 
 def print_table(info: dict[str, object]) -> None:
     """Key/value pairs as an aligned two-column table."""
+    from rich.table import Table
+
     table = Table(show_header=False, box=None)
     for key, value in info.items():
         table.add_row(key, str(value))
@@ -171,7 +184,9 @@ def migrate(
                                  "empty."),
 ) -> None:
     """Copy an index between stores (folder <-> PostgreSQL) without embedding anything again."""
+    from ragline.cli.progress import make_progress
     from ragline.store import open_store
+    from ragline.store.factory import is_url
     from ragline.store.migrate import copy_store
 
     if not is_url(source) and not (Path(source) / "catalog.sqlite").is_file():

@@ -6,23 +6,15 @@ import contextlib
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
-from rich.table import Table
 
 from ragline.cli.commands import print_table
-from ragline.cli.progress import make_progress
-from ragline.retrieve.hybrid import MODES
+
+if TYPE_CHECKING:  # rich.progress loads only when a bar is drawn
+    from rich.progress import Progress, TaskID
 
 eval_app = typer.Typer(help="Measure retrieval quality.", no_args_is_help=True)
 err_console = Console(stderr=True)
@@ -41,6 +33,14 @@ class _QueryBar:
         if not self.console.is_terminal:
             print(f"running {total} {self.label}", file=self.console.file, flush=True)
             return
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
         self.bar = Progress(TextColumn(f"[bold]{self.label:<9}"), BarColumn(), MofNCompleteColumn(),
                             TimeElapsedColumn(), console=self.console, transient=True)
         self.bar.start()
@@ -67,7 +67,11 @@ def beir(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Index a BEIR corpus (cached), run its queries, report nDCG@10, recall, MRR, queries/s."""
+    from rich.table import Table
+
+    from ragline.cli.progress import make_progress
     from ragline.eval.beir import evaluate
+    from ragline.retrieve.hybrid import MODES
 
     if mode not in MODES:
         raise typer.BadParameter(f"use one of {', '.join(MODES)}", param_hint="--mode")

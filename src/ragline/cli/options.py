@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from ragline.errors import RaglineError
-from ragline.index import Index
-from ragline.store.factory import catalog_folder, resolve_location
+
+if TYPE_CHECKING:
+    from ragline.index import Index
 
 IndexOpt = typer.Option(None, "--index", "-i", envvar="RAGLINE_INDEX",
                         help="Index folder [default: ./.ragline, or $RAGLINE_INDEX].")
@@ -25,11 +27,31 @@ WhereOpt = typer.Option(None, "--where", "-w",
 
 def open_index(index: Path | None, store: str | None = None, **kwargs: object) -> Index:
     """Open (or create) the index that the flags name."""
+    from ragline.index import Index
+    from ragline.store.factory import resolve_location
+
     return Index(resolve_location(index, store), **kwargs)  # type: ignore[arg-type]
+
+
+def warm_in_background(index: Index) -> None:
+    """Load the encoder in a thread while the store loads its files and BM25 runs: a cold
+    search overlaps ONNX Runtime's session set-up (~0.3 s) with the rest. A failure is
+    raised again by the search's own `warmup`."""
+    import contextlib
+    import threading
+
+    def work() -> None:
+        with contextlib.suppress(Exception):
+            index.embedder.warmup()
+
+    threading.Thread(target=work, name="ragline-encoder-warmup", daemon=True).start()
 
 
 def open_existing(index: Path | None, store: str | None = None) -> Index:
     """Open an index to read it; a missing folder is an error (wrong folder?), not created."""
+    from ragline.index import Index
+    from ragline.store.factory import catalog_folder, resolve_location
+
     where = resolve_location(index, store)
     folder = catalog_folder(where)
     if folder is not None and not (folder / "catalog.sqlite").is_file():

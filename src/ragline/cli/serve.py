@@ -10,6 +10,7 @@ import json
 import os
 import signal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -28,8 +29,9 @@ from ragline.cli.ask import (
 )
 from ragline.cli.options import IndexOpt, StoreOpt, open_index
 from ragline.errors import RaglineError
-from ragline.serve.keys import SCOPES, KeyStore
-from ragline.store.factory import DEFAULT_INDEX
+
+if TYPE_CHECKING:
+    from ragline.serve.keys import KeyStore
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -41,7 +43,15 @@ keys_app = typer.Typer(help="API keys for `ragline serve`: create, list, revoke.
 def index_folder(index: Path | None) -> Path:
     """The folder that holds keys and uploads: --index, $RAGLINE_INDEX or ./.ragline, also
     when the index itself lives in a database (--store)."""
+    from ragline.store.factory import DEFAULT_INDEX
+
     return Path(index or os.environ.get("RAGLINE_INDEX") or DEFAULT_INDEX).expanduser()
+
+
+def _keystore(folder: Path) -> KeyStore:
+    from ragline.serve.keys import KeyStore  # hashlib, secrets, sqlite3: not for `--help`
+
+    return KeyStore(folder)
 
 
 def is_loopback(host: str) -> bool:
@@ -83,7 +93,7 @@ def serve(
 
     API docs at /docs, the page at /; the models load once and stay in memory."""
     folder = index_folder(index)
-    keys = KeyStore(folder)
+    keys = _keystore(folder)
     have_keys = keys.count() > 0
     if not is_loopback(host) and not have_keys:
         raise RaglineError(f"refusing to serve on {host} with no API keys: create one first "
@@ -151,9 +161,11 @@ def keys_create(
     index: Path | None = IndexOpt,
 ) -> None:
     """Create a key and print it once: it is stored only as a hash."""
+    from ragline.serve.keys import SCOPES
+
     if scope not in SCOPES:
         raise RaglineError(f"--scope must be read or write, not {scope!r}")
-    info, key = KeyStore(index_folder(index)).create(scope, name)
+    info, key = _keystore(index_folder(index)).create(scope, name)
     print(key)
     err_console.print(f"created {info.scope} key {info.id}"
                       f"{f' ({escape(info.name)})' if info.name else ''}: copy it now, it is "
@@ -166,7 +178,7 @@ def keys_list(
     as_json: bool = typer.Option(False, "--json", help="Print the keys as JSON."),
 ) -> None:
     """The keys (id, name, scope, created), never the keys themselves."""
-    keys = KeyStore(index_folder(index)).list()
+    keys = _keystore(index_folder(index)).list()
     if as_json:
         print(json.dumps([k.to_dict() for k in keys], indent=2))
         return
@@ -185,7 +197,7 @@ def keys_revoke(
     index: Path | None = IndexOpt,
 ) -> None:
     """Revoke a key; a running server refuses it from the next request on."""
-    if not KeyStore(index_folder(index)).revoke(key_id):
+    if not _keystore(index_folder(index)).revoke(key_id):
         raise RaglineError(f"no key with id {key_id!r}")
     err_console.print(f"revoked key {key_id}")
 

@@ -22,6 +22,8 @@ class Embedder(Protocol):
 
     def embed_query(self, text: str) -> np.ndarray: ...
 
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray: ...
+
     def warmup(self) -> None: ...
 
 
@@ -60,6 +62,14 @@ class BatchEmbedder(ABC):
 
     def embed_query(self, text: str) -> np.ndarray:
         return self.embed([text])[0]
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Many queries at once (`search_many`); a model whose queries take another path
+        than documents (int8 documents, fp32 queries) overrides it."""
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for i, text in enumerate(texts):
+            out[i] = self.embed_query(text)
+        return out
 
     def warmup(self) -> None:
         """Load weights ahead of timing-sensitive work; models that load lazily override it."""

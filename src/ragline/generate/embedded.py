@@ -75,12 +75,16 @@ class EmbeddedBackend:
         self._server: Any = None
         self._sock_dir: str | None = None
         self._lock = threading.Lock()
+        self._load_lock = threading.Lock()  # `load` may run in a preloading thread
 
     # life cycle ---------------------------------------------------------------------------
     def load(self) -> None:
         """Load the model now (otherwise the first `generate` does it)."""
-        if self._server is not None:
-            return
+        with self._load_lock:
+            if self._server is None:
+                self._load()
+
+    def _load(self) -> None:
         try:
             import xllamacpp
         except ImportError:
@@ -113,8 +117,8 @@ class EmbeddedBackend:
         return self._server.listening_address if self._server is not None else None
 
     def close(self) -> None:
-        """Free the model and its memory; safe to call twice."""
-        with self._lock:
+        """Free the model and its memory; safe to call twice (waits for a load under way)."""
+        with self._load_lock, self._lock:
             server, self._server = self._server, None
             del server
             self._cleanup_socket()

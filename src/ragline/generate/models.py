@@ -10,17 +10,14 @@ re-hashing 491 MB on every start; any change to the file makes us hash it again.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import importlib.util
 import json
-import os
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from ragline.errors import RaglineError
-from ragline.fsutil import atomic_write
+from ragline.fsutil import atomic_write, file_lock
 from ragline.paths import cache_home
 
 DEFAULT_LLM = "qwen2.5-coder-0.5b"
@@ -90,18 +87,6 @@ def _parts(model: SplitModel) -> list[Path]:
     return parts
 
 
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """Serialise assembly between processes: the second one waits and finds the file made."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
-
-
 def _sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -142,7 +127,7 @@ def assemble(model: SplitModel = QWEN_05B, target_dir: Path | None = None) -> Pa
         return path
     parts = _parts(model)
     folder.mkdir(parents=True, exist_ok=True)
-    with _locked(folder / f".{model.filename}.lock"):
+    with file_lock(folder / f".{model.filename}.lock"):
         if _verified(path, model):  # another process made it while we waited
             return path
         total = sum(p.stat().st_size for p in parts)

@@ -55,19 +55,23 @@ def normalise(scores: np.ndarray, method: str = "minmax") -> np.ndarray:
 
 def weighted(runs: Sequence[Run], weights: Sequence[float] | None = None,
              norm: str = "minmax") -> Run:
-    """Convex combination of normalised scores; a missing item counts as the run's minimum."""
+    """Convex combination of normalised scores; a missing item counts as the run's minimum.
+
+    In numpy over the union of ids (sorted, so `searchsorted` places each run): the default
+    hybrid search runs this on ~400 candidates per query, ~1 ms as Python dict loops."""
     ws = _weights(len(runs), weights)
-    normed = [normalise(s, norm) for _, s in runs]
-    floor = [float(n.min()) if len(n) else 0.0 for n in normed]
-    out: dict[int, float] = {}
-    for ids, _ in runs:
-        for i in ids.tolist():
-            out.setdefault(i, 0.0)
-    for j, ((ids, _), n) in enumerate(zip(runs, normed, strict=True)):
-        present = dict(zip(ids.tolist(), n.tolist(), strict=True))
-        for i in out:
-            out[i] += ws[j] * present.get(i, floor[j])
-    return _ranked(out)
+    ids_all = [np.asarray(ids, dtype=np.int64) for ids, _ in runs]
+    union = np.unique(np.concatenate(ids_all)) if ids_all else np.zeros(0, np.int64)
+    if not len(union):
+        return union, np.zeros(0, dtype=np.float32)
+    total = np.zeros(len(union), dtype=np.float64)
+    for ids, (_, scores), w in zip(ids_all, runs, ws, strict=True):
+        n = normalise(scores, norm)
+        column = np.full(len(union), float(n.min()) if len(n) else 0.0)
+        column[np.searchsorted(union, ids)] = n
+        total += w * column
+    order = np.lexsort((union, -total))
+    return union[order], total[order].astype(np.float32)
 
 
 FUSIONS: dict[str, Callable[..., Run]] = {"rrf": rrf, "weighted": weighted}

@@ -7,8 +7,10 @@ so one `Retriever` serves many threads.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
+
+import numpy as np
 
 from ragline.embed import Embedder
 from ragline.errors import RaglineError
@@ -40,19 +42,35 @@ class Retriever:
     def search(self, query: str, k: int = 5, mode: str = hybrid.DEFAULT_MODE,
                depth: int | None = None, where: Where = None) -> SearchResult:
         """Top-k chunks for `query` among those `where` keeps (a filter string or dict)."""
-        if not query.strip():
-            raise RaglineError("the query is empty")
+        return self.search_many([query], k, mode, depth, where)[0]
+
+    def search_many(self, queries: Sequence[str], k: int = 5, mode: str = hybrid.DEFAULT_MODE,
+                    depth: int | None = None, where: Where = None) -> list[SearchResult]:
+        """`search` for many queries at once, in order: the queries are embedded in one
+        batch and searched in one FAISS call, and all hits' text is read in one query."""
+        for query in queries:
+            if not query.strip():
+                raise RaglineError("the query is empty")
         hybrid.check_mode(mode)
         condition = parse_filter(where)
-        if mode != "lexical":
-            self.embedder.warmup()
+        side = k if mode != "hybrid" else max(k, depth or self.settings.depth)
         with self.store.read() as reader:
-            side = k if mode != "hybrid" else max(k, depth or self.settings.depth)
-            (ids, scores), timings = self.ranked(reader, query, side, mode, condition)
+            found = hybrid.candidates_many(reader, self.embedder, queries, side, mode, condition)
+            ranked = []
+            for c in found:
+                ids, scores = hybrid.rank(c, mode, self.settings)
+                ranked.append((ids[:k], scores[:k], c.timings))
             t0 = time.perf_counter()
-            ids, scores = ids[:k], scores[:k]
-            rows = reader.chunks([int(i) for i in ids])
-            timings["search_ms"] += (time.perf_counter() - t0) * 1e3
+            rows = reader.chunks(sorted({int(i) for ids, _, _ in ranked for i in ids}))
+            fetch_ms = (time.perf_counter() - t0) * 1e3 / max(1, len(queries))
+        out = []
+        for query, (ids, scores, timings) in zip(queries, ranked, strict=True):
+            timings["search_ms"] += fetch_ms
+            out.append(SearchResult(query, self._hits(ids, scores, rows), timings))
+        return out
+
+    @staticmethod
+    def _hits(ids: np.ndarray, scores: np.ndarray, rows: Mapping[int, Any]) -> list[Hit]:
         hits = []
         for score, vid in zip(scores.tolist(), ids.tolist(), strict=True):
             row = rows.get(int(vid))
@@ -62,4 +80,4 @@ class Retriever:
                             source=row.source, page=row.page, heading=row.heading,
                             text=row.text, start=row.start, end=row.end,
                             metadata=dict(row.meta)))
-        return SearchResult(query, hits, timings)
+        return hits

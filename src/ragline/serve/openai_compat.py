@@ -120,8 +120,10 @@ def register(app: FastAPI, state: Services) -> None:
         if body.encoding_format not in ("float", "base64"):
             raise ApiError(422, "encoding_format: use float or base64")
         embedder = state.index.embedder
+        # the fp32 query path: the same vector for a text whatever else is in the request
+        # (int8 document batches quantise activations per batch)
         embedded, tokens = await state.searches.run(
-            lambda: (embedder.embed(texts), _count_tokens(embedder, texts)))
+            lambda: (embedder.embed_queries(texts), _count_tokens(embedder, texts)))
         vectors = np.asarray(embedded, dtype=np.float32)
         data = []
         for i, vec in enumerate(vectors):
