@@ -223,17 +223,24 @@ def quality(seed: bool, folder: Path, ids: list[str],
     return out
 
 
-def score_folder(tmp: Path) -> None:
-    """nDCG@10 of every index a (possibly interrupted) lever run left in `tmp`."""
+def query_splits(ids: list[str]) -> dict[str, tuple[Any, dict[str, str]]]:
+    """SciFact's test and train qrels and query texts, limited to the documents in `ids`."""
     from ingest import DATA, read_jsonl, read_qrels
 
-    records = [json.loads(x) for x in (tmp / "corpus.jsonl").read_text().splitlines() if x]
-    ids = [str(r["_id"]) for r in records]
     all_queries = {str(q["_id"]): q["text"] for q in read_jsonl(DATA / "queries.jsonl")}
     splits = {}
     for split in ("test", "train"):
         qrels = read_qrels(DATA / "qrels" / f"{split}.tsv", set(ids))
         splits[split] = (qrels, {q: all_queries[q] for q in qrels})
+    return splits
+
+
+def score_folder(tmp: Path) -> None:
+    """nDCG@10 of every index a (possibly interrupted) lever run left in `tmp`."""
+
+    records = [json.loads(x) for x in (tmp / "corpus.jsonl").read_text().splitlines() if x]
+    ids = [str(r["_id"]) for r in records]
+    splits = query_splits(ids)
     for folder in sorted(tmp.iterdir()):
         seed = folder.name.startswith("seed") and folder.suffix == ".npy"
         if not (seed or (folder / "catalog.sqlite").is_file()) or folder.name.startswith("one"):
@@ -256,15 +263,11 @@ def warm_exports(rows: dict[str, tuple[str, dict]]) -> None:
 
 def measure(limit: int, rounds: int, only: list[str] | None,
             default: dict[str, Any]) -> dict[str, Any]:
-    from ingest import DATA, read_jsonl, read_qrels
+    from ingest import DATA, read_jsonl
 
     records = read_jsonl(DATA / "corpus.jsonl", limit)
     ids = [str(r["_id"]) for r in records]
-    all_queries = {str(q["_id"]): q["text"] for q in read_jsonl(DATA / "queries.jsonl")}
-    splits = {}
-    for split in ("test", "train"):
-        qrels = read_qrels(DATA / "qrels" / f"{split}.tsv", set(ids))
-        splits[split] = (qrels, {q: all_queries[q] for q in qrels})
+    splits = query_splits(ids)
     rows = rows_for(only, default)
     warm_exports(rows)
     tmp = Path(tempfile.mkdtemp(prefix="ragline-levers-"))

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ragline.errors import RaglineError
-from ragline.fsutil import atomic_write, file_lock
+from ragline.fsutil import atomic_write, file_lock, file_sha256
 from ragline.paths import cache_home
 
 #: bump when the exported graph changes (inputs, outputs, pooling), so old exports are ignored
@@ -36,14 +36,6 @@ def onnx_cache() -> Path:
 
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 22):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _stamp(model_dir: Path) -> list[Any]:
@@ -75,7 +67,7 @@ def source_digest(model_dir: Path) -> str:
         pass
     h = hashlib.sha256()
     for name, *_ in stamp:
-        h.update(name.encode() + b"\0" + _file_sha256(model_dir / name).encode())
+        h.update(name.encode() + b"\0" + file_sha256(model_dir / name).encode())
     digest = h.hexdigest()
     memo.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(memo, lambda tmp: tmp.write_text(json.dumps({"stamp": stamp,
@@ -142,7 +134,7 @@ def build(model_dir: Path, folder: Path, key: str, exclude: tuple[str, ...] = ()
             build(model_dir, folder, "fp32")
         atomic_write(target, lambda tmp: quantize_int8(folder / "model-fp32.onnx", tmp, exclude))
     record = {"file": target.name, "size": target.stat().st_size,
-              "sha256": _file_sha256(target), "variant": key, "fp32_layers": list(exclude),
+              "sha256": file_sha256(target), "variant": key, "fp32_layers": list(exclude),
               "opset": OPSET, "export_version": EXPORT_VERSION,
               "source": str(Path(model_dir).resolve())}
     atomic_write(_manifest(folder, key),

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ragline.errors import RaglineError
-from ragline.fsutil import atomic_write, file_lock
+from ragline.fsutil import atomic_write, file_lock, file_sha256
 from ragline.paths import cache_home
 
 DEFAULT_LLM = "qwen2.5-coder-0.5b"
@@ -87,14 +87,6 @@ def _parts(model: SplitModel) -> list[Path]:
     return parts
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 22):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _stamp(path: Path) -> dict[str, object]:
     st = path.stat()
     return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
@@ -108,7 +100,7 @@ def _verified(path: Path, model: SplitModel) -> bool:
     with contextlib.suppress(OSError, ValueError):
         if json.loads(stamp_file.read_text()) == {**_stamp(path), "sha256": model.sha256}:
             return True
-    if _sha256(path) != model.sha256:
+    if file_sha256(path) != model.sha256:
         return False
     _write_stamp(path, model)
     return True
