@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+from typing import Any
 
 from serve_helpers import ASK_KEYS, COFFEE, Server, done_event, metric, read_events
 
@@ -171,3 +172,12 @@ def test_page_static_and_docs(server: Server) -> None:
 def httpx_get(server: Server, path: str):
     with server.client(key=None) as c:
         return c.get(path)
+
+
+def test_ask_honours_the_served_confidence_threshold(make_server: Any, llm: Any) -> None:
+    """The index's `min_confidence` reaches the server's answers: nothing clears 1.01."""
+    strict = make_server(llm, min_confidence=1.01)
+    with strict.client() as c, c.stream("POST", "/v1/ask", json={"question": COFFEE}) as r:
+        done = done_event(read_events(r))
+    assert done["abstained"] is True and done["abstain_reason"] in ("confidence", "model")
+    assert done["retrieved"]  # the passages were found; the quote was not trusted

@@ -120,7 +120,8 @@ def serve(
             load()
         settings = ServeSettings(folder=folder, public_read=public_read, max_queue=max_queue,
                                  search_workers=search_workers, max_upload_mb=max_upload_mb,
-                                 k=cfg.k, min_score=cfg.min_score)
+                                 k=cfg.k, min_score=cfg.min_score,
+                                 min_confidence=cfg.min_confidence, sentences=cfg.sentences)
         app = create_app(idx, backend, settings)
         shown = f"[{host}]" if ":" in host else host
         err_console.print(f"ragline: serving {escape(idx.location)} with {escape(backend.name)} "

@@ -14,7 +14,8 @@ from typing import Any
 
 from ragline.generate.answer import Asker
 from ragline.generate.base import LLMBackend
-from ragline.generate.factory import DEFAULT_MIN_SCORE
+from ragline.generate.factory import DEFAULT_MIN_CONFIDENCE, DEFAULT_MIN_SCORE
+from ragline.generate.quote import PER_PASSAGE
 from ragline.index import Index
 from ragline.serve.auth import Auth
 from ragline.serve.cpu import SearchGate
@@ -35,6 +36,8 @@ class ServeSettings:
     max_upload_mb: int = 50
     k: int = 5  # passages retrieved for an answer unless the request says
     min_score: float = DEFAULT_MIN_SCORE
+    min_confidence: float = DEFAULT_MIN_CONFIDENCE  # extractive answers below it abstain
+    sentences: int = PER_PASSAGE  # sentences of each passage in the prompt (0: whole ones)
     static_dir: Path = STATIC_DIR
 
     @property
@@ -63,7 +66,8 @@ class Services:
         """A fresh asker for one request, sharing the index and the model."""
         return Asker(self.index, self.backend, k=k or self.settings.k,
                      min_score=self.settings.min_score, stream=True, concise=short,
-                     where=where)
+                     where=where, min_confidence=self.settings.min_confidence,
+                     per_passage=self.settings.sentences)
 
     def counts(self) -> tuple[int, int]:
         with self.index.store.read() as reader:
