@@ -34,7 +34,7 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, model_dir: Path) -> P
 
 def test_cached_export_is_reused(cache: Path, model_dir: Path) -> None:
     before = (cache / "model-fp32.onnx").stat().st_mtime_ns
-    assert ensure_export(model_dir) == (cache / "model-fp32.onnx").read_bytes()
+    assert ensure_export(model_dir) == cache / "model-fp32.onnx"
     assert (cache / "model-fp32.onnx").stat().st_mtime_ns == before
 
 
@@ -61,7 +61,8 @@ def test_corrupt_export_is_rebuilt_not_used(cache: Path, model_dir: Path, embedd
     rebuilt = create_embedder(backend="onnx")
     vec = rebuilt.embed_query("honeybees dance to tell where the flowers are")
     manifest = json.loads((cache / "fp32.manifest.json").read_text())
-    assert read_verified(cache, "fp32") == onnx.read_bytes()
+    assert read_verified(cache, "fp32") == onnx  # rebuilt: it verifies again
+    assert onnx.read_bytes() != bytes(data)
     assert manifest["size"] == onnx.stat().st_size
     ref = embedder.embed_query("honeybees dance to tell where the flowers are")
     assert float((vec * ref).sum()) >= 0.9999

@@ -71,8 +71,8 @@ class OnnxEmbedder(TokenBatchEmbedder):
         # idle threads sleep instead of spinning, as OMP_WAIT_POLICY=PASSIVE does for torch
         # and FAISS: on a busy 2-core machine spinning made a query 1.4x slower
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        # the bytes were verified against the manifest; ORT reads those, not the file
-        return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+        # the file was verified against its manifest; only ragline writes that cache folder
+        return ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
 
     def warmup(self) -> None:
         """Load the query model (what a search needs)."""
