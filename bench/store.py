@@ -106,13 +106,15 @@ def bucketed_corpus(folder: Path, out: Path) -> int:
     return len(lines)
 
 
-def recorded(emb: Replay, index: Path) -> None:
-    """Take the vectors of an existing index of the same corpus instead of embedding."""
+def recorded(emb: Replay, index: Path) -> dict[str, int]:
+    """Take the vectors of an existing index of the same corpus instead of embedding; returns
+    its chunk settings, which the stores built from them must use (same chunks, same texts)."""
     with Index(index, embedder=emb.real) as idx, idx.store.read() as reader:
         rows = reader.chunks(reader.chunk_ids().tolist())
         ids = sorted(rows)
         for c, v in zip((rows[i] for i in ids), reader.vectors(ids), strict=True):
             emb.seen[c.embed_text()] = v
+        return {"chunk_tokens": idx.settings.chunk_tokens, "overlap": idx.settings.overlap}
 
 
 def scifact(stores: dict[str, str], work: Path, queries_n: int,
@@ -124,8 +126,9 @@ def scifact(stores: dict[str, str], work: Path, queries_n: int,
     emb = Replay(create_embedder())
     emb.warmup()
     embed_rate = None
+    chunking: dict[str, int] = {}
     if vectors_from is not None:
-        recorded(emb, vectors_from)
+        chunking = recorded(emb, vectors_from)
     else:
         t0 = time.perf_counter()
         with Index(work / "embed-run", embedder=emb) as idx:
@@ -139,7 +142,7 @@ def scifact(stores: dict[str, str], work: Path, queries_n: int,
     qv = emb.real.embed(texts)
     for name, location in stores.items():
         t0 = time.perf_counter()
-        with Index(location, embedder=emb) as idx:
+        with Index(location, embedder=emb, **chunking) as idx:  # type: ignore[arg-type]
             report = idx.add([corpus])
             write_rate = n_docs / (time.perf_counter() - t0)
             assert not report.failed, report.failed
