@@ -11,8 +11,8 @@ from typing import Any
 from ragline.eval.qa import contains, exact_match, normalize, token_f1
 
 Row = dict[str, Any]
-SIGNALS = ("confidence", "none_p", "first_lp", "mean_lp", "overlap", "agree", "relevance",
-           "sent_sim")
+SIGNALS = ("confidence", "none_p", "first_lp", "mean_lp", "agree", "relevance", "top_score",
+           "margin", "sent_sim", "overlap", "window_overlap", "lacks_kind")
 
 
 def answer_of(row: Row, short: bool) -> str:

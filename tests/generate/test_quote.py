@@ -69,7 +69,9 @@ def test_the_abstention_threshold_is_honoured(tiny_index, small) -> None:
     above = Asker(tiny_index, small, k=3, min_confidence=c + 1e-6).ask(q)
     assert above.abstained and above.abstain_reason == "confidence"
     assert above.answer == ABSTAIN_TEXT and above.citations == []
-    assert above.confidence == pytest.approx(c, abs=1e-6)  # greedy: the same reply again
+    assert above.confidence == pytest.approx(c, abs=1e-6)  # decided from the passages ...
+    assert above.completion_tokens == 0 and above.raw_answer == ""  # ... the model not asked
+    assert free.completion_tokens > 0
     at = Asker(tiny_index, small, k=3, min_confidence=c - 1e-6).ask(q)
     assert not at.abstained and at.answer == free.answer
 

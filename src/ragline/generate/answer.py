@@ -2,17 +2,17 @@
 
 By default the answer is extractive (generate/quote.py): the model may only quote a run of
 words from the passages, under a grammar, or say NONE; the answer is the passage sentence that
-holds the quote (`--short`: the quote itself), cited by the passage it came from, and a
-confidence from the model's log-probs can turn it into an abstention (`min_confidence`). A
-backend without grammars (an OpenAI-compatible server that refuses or ignores one) gets the
-free-text path below, and the result says so in `note`. With `--short` the quote streams as
-it is decoded, so a quote later judged under the threshold has already been shown.
+holds the quote (`--short`: the quote itself), cited by the passage it came from. A backend
+without grammars (an OpenAI-compatible server that refuses or ignores one) gets the free-text
+path below, and the result says so in `note`.
 
 Abstention, in both modes: before generation, when the best passage's dense (cosine) score is
 under `min_score`, nothing relevant was found, so we do not ask the model at all (it would
-only be tempted to invent). After generation: the model said NONE or its quote's confidence
-is under `min_confidence` (extractive), or its first sentence says the documents do not hold
-the answer (free text). Either way the answer becomes ABSTAIN_TEXT and `abstained` is true.
+only be tempted to invent). Then, extractive: when the passages' best sentence is unlikely to
+answer (its confidence, generate/select.py, under `min_confidence`) the model is not asked
+either, and when asked it may say NONE; free text: the model's first sentence says the
+documents do not hold the answer. Either way the answer becomes ABSTAIN_TEXT and `abstained`
+is true.
 
 Free text: generation has two turns (see generate/prompt.py): a draft sentence, kept from the
 reader, then the words that answer, cut from it, which stream to the reader followed by the [n]
@@ -283,11 +283,13 @@ class Asker:
         is not a quote (a server that ignores grammars)."""
         embed = getattr(getattr(self.index, "embedder", None), "embed", None)
         prepared = quote.prepare(question, hits, history, self.per_passage, embed,
-                                 self.budget)
+                                 self.budget, relevance)
+        if prepared.confidence < self.min_confidence:
+            return quote.unanswered(prepared)  # the model is not asked (see generate/quote)
         stream = on_text if self.concise else None
         reply, first = self._stream_words(run, prepared.messages, stream, quote.SPAN_PIECES,
                                           extra=prepared.extra, hold=quote.NONE_REPLIES)
-        found = quote.read_reply(question, reply, prepared, run.calls[-1], relevance, embed)
+        found = quote.read_reply(reply, prepared, run.calls[-1])
         if found is None:
             return None
         found.first = first

@@ -12,13 +12,10 @@ reads as written. The kept sentences are also all the grammar lets the model quo
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
-import numpy as np
-
-from ragline.generate.citations import content_tokens
-
-Embed = Callable[[Sequence[str]], np.ndarray]  # L2-normalised rows, one per text
+from ragline.generate import select
+from ragline.generate.select import Embed
 
 # split after . ! ? (and a closing quote or bracket) before a capital, digit or quote, or at
 # blank lines: "U.S. forces" and "e.g. this" stay whole often enough for ranking
@@ -30,34 +27,31 @@ def split_sentences(text: str) -> list[str]:
     return [s.strip() for s in _SPLIT.split(text) if s and s.strip()]
 
 
-def _scores(question: str, sentences: Sequence[str], embed: Embed | None) -> np.ndarray:
-    if embed is not None:
-        vecs = embed([question, *sentences])
-        return vecs[1:] @ vecs[0]
-    q = content_tokens(question)
-    return np.array([len(q & content_tokens(s)) / (len(q) or 1) for s in sentences])
+def keep(ranked: Sequence[select.Sentence], passages: int, per_passage: int,
+         budget: int = 0) -> list[str]:
+    """The text of each of the `passages` made of its best `per_passage` sentences of
+    `ranked`; with a `budget`, only the best `budget` of those over all passages (a passage
+    may become ""). Sentences keep their order in the passage, so the text reads as written."""
+    seen = [0] * passages
+    kept: list[select.Sentence] = []
+    for s in ranked:
+        if seen[s.passage] < per_passage:
+            seen[s.passage] += 1
+            kept.append(s)
+    if budget > 0:
+        kept = kept[:budget]
+    return [" ".join(s.text for s in sorted(kept, key=lambda s: s.index) if s.passage == p)
+            for p in range(passages)]
 
 
 def compress(question: str, passages: Sequence[str], per_passage: int,
-             embed: Embed | None = None, budget: int = 0) -> list[str]:
-    """Each passage cut to its `per_passage` sentences most like the question (all of it
-    when it has no more); 0 or less keeps the passages whole. With a `budget`, only the best
-    `budget` of those sentences over all passages stay (a passage may become ""). One
-    embedding call for all."""
+             embed: Embed | None = None, budget: int = 0,
+             passage_scores: Sequence[float] = ()) -> list[str]:
+    """Each passage cut to its `per_passage` sentences most likely to answer the question
+    (generate/select.py; all of it when it has no more); 0 or less keeps the passages whole.
+    `budget` as in `keep`; `passage_scores` are the retriever's, best first."""
     if per_passage <= 0:
         return list(passages)
-    split = [split_sentences(p) for p in passages]
-    flat = [s for ss in split for s in ss]
-    if not flat:
-        return list(passages)
-    scores = _scores(question, flat, embed)
-    kept: list[list[int]] = []
-    at = 0
-    for ss in split:
-        mine = scores[at:at + len(ss)]
-        kept.append([at + i for i in np.argsort(-mine, kind="stable")[:per_passage]])
-        at += len(ss)
-    if budget > 0:
-        best = set(sorted((i for k in kept for i in k), key=lambda i: -scores[i])[:budget])
-        kept = [[i for i in k if i in best] for k in kept]
-    return [" ".join(flat[i] for i in sorted(k)) for k in kept]
+    ranked = select.rank(question, [split_sentences(p) for p in passages], embed,
+                         passage_scores)
+    return keep(ranked, len(passages), per_passage, budget) if ranked else list(passages)

@@ -135,19 +135,18 @@ def none_probability(first_top: Sequence[dict[str, object]]) -> float:
     return min(1.0, total)
 
 
-def span_signals(logprobs: Sequence[dict[str, object]], question_words: set[str],
-                 sentence_words: set[str], holders: int, shown: int) -> dict[str, float]:
-    """What the abstention score is made of, each in a fixed range:
-    `none_p` raw P(start saying none) at the first token, `first_lp` / `mean_lp` the span's
-    first-token and mean token log-prob, `overlap` the share of the question's content words
-    found in the sentence around the span, `agree` the share of shown passages holding the
-    span's words."""
+def span_signals(logprobs: Sequence[dict[str, object]], holders: int,
+                 shown: int) -> dict[str, float]:
+    """What the model's reply says of itself, each in a fixed range: `none_p` raw P(start
+    saying none) at the first token, `first_lp` / `mean_lp` the span's first-token and mean
+    token log-prob, `agree` the share of shown passages holding the span's words. Kept for
+    the benchmark: none of them separated answerable from unanswerable questions (AUC
+    0.42-0.56, bench/qa.py)."""
     lps = [float(t.get("logprob", 0.0)) for t in logprobs]  # type: ignore[arg-type]
     top = logprobs[0].get("top_logprobs", []) if logprobs else []
     return {
         "none_p": round(none_probability(top if isinstance(top, list) else []), 4),
         "first_lp": round(lps[0], 4) if lps else 0.0,
         "mean_lp": round(sum(lps) / len(lps), 4) if lps else 0.0,
-        "overlap": round(len(question_words & sentence_words) / (len(question_words) or 1), 4),
         "agree": round(holders / (shown or 1), 4),
     }

@@ -1,53 +1,73 @@
-"""One extractive answer: compress the passages, quote a span under a grammar, score it.
+"""One extractive answer: rank the passages' sentences, decide whether they answer at all,
+quote a span under a grammar.
 
-The prompt shows each passage's best sentences (generate/compress.py); the grammar
-(generate/extractive.py) lets the model write only a run of those words, or NONE. The reply
-is mapped back to the passage it was copied from (the citation, exact by construction) and to
-the sentence around it (the answer a person reads; `--short` gives the span).
+The passages' sentences are ranked by how likely each holds the answer (generate/select.py);
+when even the best one is unlikely to (`confidence` under the threshold), the answer is an
+abstention and the model is not asked. Otherwise the prompt shows the best BUDGET sentences
+and the grammar (generate/extractive.py) lets the model write only a run of those words, or
+NONE. The reply is mapped back to the passage it was copied from (the citation, exact by
+construction) and to the sentence around it (the answer a person reads; `--short` gives the
+span).
 
-Confidence, for abstention: see `confidence`. Every signal measured is kept in `signals`
-(also the model's raw log-probs of the quote and of starting to say "none", which llama.cpp
-returns before the grammar masks tokens, and the agreement across passages) for the
-benchmark's curves; bench/qa.py's notes say how they compared.
+Every signal measured is kept in `signals` (also the model's raw log-probs of the quote and of
+starting to say "none", which llama.cpp returns before the grammar masks tokens, and the
+agreement across passages) for the benchmark's curves; bench/qa.py's notes say how they
+compared.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ragline.generate import citations as cit
 from ragline.generate import extractive as ex
+from ragline.generate import select
 from ragline.generate.base import GenerationStats, Message
-from ragline.generate.compress import Embed, compress
+from ragline.generate.compress import keep, split_sentences
 from ragline.generate.prompt import extract_messages, shown_text
+from ragline.generate.select import Embed
 from ragline.types import Hit
 
 NONE_REPLIES = ex.NONE_REPLIES
 PER_PASSAGE = 2  # sentences of each passage in the prompt (0: whole passages)
-BUDGET = 0  # the most sentences over all passages (0: no limit)
+#: the most sentences over all passages: the best 2 (SQuAD tuning split, 60 questions:
+#: 1, 2 and 3 sentences gave `--short` F1 0.423, 0.476 and 0.447; see bench/qa.py)
+BUDGET = 2
 SPAN_PIECES = 32  # the longest quote, in streamed pieces (about tokens)
 TOP_LOGPROBS = 10
 
 
 @dataclass
 class Prepared:
-    """What goes to the model: messages, request fields (grammar), and the shown texts."""
+    """What goes to the model (messages, request fields with the grammar, the shown texts),
+    and whether the passages seem to answer at all (`confidence`, from `signals`)."""
 
     messages: list[Message]
     extra: dict[str, Any]
     texts: list[str]
+    confidence: float = 1.0
+    signals: dict[str, float] = field(default_factory=dict)
 
 
 def prepare(question: str, hits: Sequence[Hit], history: Sequence[Message],
-            per_passage: int, embed: Embed | None, budget: int = BUDGET) -> Prepared:
-    texts = compress(question, [shown_text(h.text) for h in hits], per_passage, embed, budget)
+            per_passage: int, embed: Embed | None, budget: int = BUDGET,
+            relevance: float = 0.0) -> Prepared:
+    """Rank the passages' sentences, score the best, and build the prompt from the best
+    `budget` (at most `per_passage` a passage; 0: whole passages). `relevance` is the best
+    passage's dense cosine."""
+    shown = [shown_text(h.text) for h in hits]
+    ranked = select.rank(question, [split_sentences(t) for t in shown], embed,
+                         [h.score for h in hits])
+    texts = keep(ranked, len(shown), per_passage, budget) if per_passage > 0 and ranked \
+        else shown
     passages = [(h.source, h.page, t) for h, t in zip(hits, texts, strict=True)]
     extra = {"grammar": ex.span_grammar(texts), "logprobs": True,
              "top_logprobs": TOP_LOGPROBS}
-    return Prepared(extract_messages(question, passages, history), extra, texts)
+    signals = {k: round(v, 4) for k, v in select.signals(ranked, relevance).items()}
+    return Prepared(extract_messages(question, passages, history), extra, texts,
+                    select.confidence(signals), signals)
 
 
 @dataclass
@@ -72,46 +92,33 @@ class Quote:
         return self.none or not self.span or self.confidence < min_confidence
 
 
-# logistic weights over (bias, relevance, sent_sim, overlap), fitted on the tuning split
-# (bench/qa.py --tune --unanswerable 40): see bench/qa.py's notes
-WEIGHTS = (-1.29, 1.05, 0.43, 1.11)
+def unanswered(prepared: Prepared) -> Quote:
+    """The abstention decided before the model is asked: the passages' best sentence is too
+    unlikely to answer (`prepared.confidence`)."""
+    return Quote("", False, GenerationStats(), signals=dict(prepared.signals),
+                 confidence=prepared.confidence)
 
 
-def confidence(signals: dict[str, float]) -> float:
-    """P(answerable) from a logistic model of the signals that separated answerable from
-    hard unanswerable questions on the tuning split: the passage's dense relevance, the
-    question's similarity to the quoted sentence, and their content-word overlap. The model's
-    own log-probs did not (AUC ~0.5: a 0.5B model is as sure of a near miss as of an answer)."""
-    b, w_rel, w_sim, w_ovl = WEIGHTS
-    z = b + w_rel * signals["relevance"] + w_sim * signals["sent_sim"] + \
-        w_ovl * signals["overlap"]
-    return 1.0 / (1.0 + math.exp(-z))
-
-
-def read_reply(question: str, reply: str, prepared: Prepared, stats: GenerationStats,
-               relevance: float = 0.0, embed: Embed | None = None) -> Quote | None:
-    """Locate and score a reply; None when it is no quote at all (the grammar was ignored).
-    A reply cut off by the length cap may end in half a word: that word is dropped."""
+def read_reply(reply: str, prepared: Prepared, stats: GenerationStats) -> Quote | None:
+    """Locate a reply and attach the scores; None when it is no quote at all (the grammar was
+    ignored). A reply cut off by the length cap may end in half a word: that word is
+    dropped."""
     text = reply.strip()
     if text in NONE_REPLIES:
-        return Quote(reply, True, stats, signals=ex.span_signals(
-            stats.logprobs, set(), set(), 0, len(prepared.texts)))
+        return Quote(reply, True, stats, confidence=prepared.confidence,
+                     signals=prepared.signals | ex.span_signals(stats.logprobs, 0,
+                                                                len(prepared.texts)))
     span = ex.find_span(text, prepared.texts)
     if span is None and " " in text:
         span = ex.find_span(text.rsplit(" ", 1)[0], prepared.texts)
     if span is None:
         return None
-    shown = prepared.texts[span.passage]
-    parts = ex.sentence_around(shown, span)
+    parts = ex.sentence_around(prepared.texts[span.passage], span)
     quoted = ex.clean_span(parts[1])
     holders = sum(f" {quoted.lower()} " in f" {t.lower()} " for t in prepared.texts)
-    sentence = " ".join(p for p in parts if p)
-    signals = ex.span_signals(stats.logprobs, cit.content_tokens(question),
-                              cit.content_tokens(sentence), holders, len(prepared.texts))
-    signals["relevance"] = round(relevance, 4)
-    signals["sent_sim"] = round(_similarity(question, sentence, embed), 4)
+    signals = prepared.signals | ex.span_signals(stats.logprobs, holders, len(prepared.texts))
     return Quote(reply, False, stats, quoted, parts, span.passage + 1, signals,
-                 confidence(signals))
+                 prepared.confidence)
 
 
 def pieces(found: Quote, short: bool, streamed: bool) -> list[tuple[str, bool]]:
@@ -124,15 +131,6 @@ def pieces(found: Quote, short: bool, streamed: bool) -> list[tuple[str, bool]]:
     before, words, after = found.parts
     out = [(before + " ", False)] if before else []
     return [*out, (words, True), ((" " + after if after else "") + f" [{found.n}]", False)]
-
-
-def _similarity(question: str, sentence: str, embed: Embed | None) -> float:
-    """Cosine of question and quoted sentence (content-word overlap without an embedder)."""
-    if embed is None:
-        q = cit.content_tokens(question)
-        return len(q & cit.content_tokens(sentence)) / (len(q) or 1)
-    v = embed([question, sentence])
-    return float(v[0] @ v[1])
 
 
 def citation(found: Quote, hits: Sequence[Hit]) -> cit.Citation:

@@ -1,0 +1,104 @@
+"""Answer-sentence selection with the real embedding model: the sentence that answers ranks
+first, the kind of answer a question asks for counts, and the confidence that the passages
+answer at all is lower for a near miss than for the passage that answers."""
+
+from __future__ import annotations
+
+import pytest
+
+from ragline.generate import select
+from ragline.generate.compress import keep, split_sentences
+
+TESLA = ("Nikola Tesla was a Serbian-American inventor. He moved to New York in 1884 to work "
+         "for Edison. Edison offered him a bonus for redesigning the generators. Tesla later "
+         "set up his own laboratory on Fifth Avenue.")
+LAB = ("The Fifth Avenue laboratory burned down in March 1895. Much of Tesla's early "
+       "research was lost in the fire.")
+COFFEE = "Coffee is brewed with water just below boiling. Grind size sets the extraction time."
+
+
+def test_answer_kinds() -> None:
+    assert select.answer_kind("When did Tesla move to New York?") == "date"
+    assert select.answer_kind("In what year was the lab lost?") == "date"
+    assert select.answer_kind("How many languages did Tesla speak?") == "number"
+    assert select.answer_kind("Who offered Tesla a bonus?") == "name"
+    assert select.answer_kind("Where did Tesla set up his laboratory?") == "name"
+    assert select.answer_kind("Why did the lab burn?") == ""
+
+
+def test_shows_kind_needs_something_new() -> None:
+    q = "Who offered Tesla a bonus?"
+    assert select.shows_kind("name", "Edison offered him a bonus.", q) is False  # first word
+    assert select.shows_kind("name", "The bonus came from Edison.", q) is True
+    assert select.shows_kind("name", "The bonus came from Tesla.", q) is False  # asked
+    assert select.shows_kind("date", "It burned in March.", "When?") is True
+    assert select.shows_kind("number", "He spoke eight languages.", "How many?") is True
+
+
+def test_the_answering_sentence_ranks_first(embedder) -> None:
+    passages = [split_sentences(TESLA), split_sentences(LAB), split_sentences(COFFEE)]
+    ranked = select.rank("When did Tesla move to New York?", passages, embedder.embed,
+                         [1.0, 0.8, 0.1])
+    assert ranked[0].text == "He moved to New York in 1884 to work for Edison."
+    assert (ranked[0].passage, ranked[0].index) == (0, 1)
+    assert len(ranked) == 8 and len(ranked[0].features) == len(select.FEATURES)
+    assert [s.score for s in ranked] == sorted((s.score for s in ranked), reverse=True)
+    lost = select.rank("When was the Fifth Avenue laboratory lost?", passages,
+                       embedder.embed, [0.9, 1.0, 0.1])
+    assert lost[0].text == "The Fifth Avenue laboratory burned down in March 1895."
+
+
+def test_a_date_question_prefers_the_sentence_with_a_date() -> None:
+    """Same words shared with the question, only one says when: the kind decides."""
+    sentences = [["Tesla moved his laboratory to Colorado Springs.",
+                  "Tesla moved his laboratory to Colorado Springs in 1899."]]
+    ranked = select.rank("When did Tesla move his laboratory?", sentences, None)
+    assert ranked[0].index == 1
+    assert ranked[0].features[select.FEATURES.index("has_kind")] == 1.0
+    assert ranked[1].features[select.FEATURES.index("lacks_kind")] == 1.0
+
+
+def test_the_sentence_after_the_subject_gets_its_words() -> None:
+    """"This book ..." shares no word with the question; the sentence before it does."""
+    passage = [["Lyell published Principles of Geology in 1830.",
+                "This book promoted the doctrine of uniformitarianism."]]
+    ranked = select.rank("Which doctrine did Principles of Geology promote?", passage, None)
+    by_index = {s.index: s for s in ranked}
+    window = select.FEATURES.index("window_overlap")
+    overlap = select.FEATURES.index("overlap")
+    assert by_index[1].features[window] > by_index[1].features[overlap]
+
+
+def test_confidence_is_lower_for_a_near_miss(embedder) -> None:
+    """The passage that says when scores above its article's other paragraph, which is
+    about the same subject but does not say it."""
+    q = "When did Tesla move to New York?"
+    hit = select.rank(q, [split_sentences(TESLA)], embedder.embed, [1.0])
+    miss = select.rank(q, [split_sentences(LAB), split_sentences(COFFEE)], embedder.embed,
+                       [1.0, 0.2])
+    yes = select.confidence(select.signals(hit, 0.6))
+    no = select.confidence(select.signals(miss, 0.5))
+    assert 0.0 < no < yes < 1.0
+    assert select.signals([], 0.3)["relevance"] == 0.3  # nothing to rank: still defined
+    assert select.confidence(select.signals([], 0.3)) < no
+
+
+def test_keep_honours_the_caps_and_the_order(embedder) -> None:
+    passages = [split_sentences(TESLA), split_sentences(LAB)]
+    ranked = select.rank("What did Tesla lose in the fire of 1895?", passages,
+                         embedder.embed, [1.0, 0.9])
+    two = keep(ranked, 2, per_passage=9, budget=2)
+    assert sum(len(split_sentences(t)) for t in two) == 2
+    one_each = keep(ranked, 2, per_passage=1)
+    assert all(len(split_sentences(t)) == 1 for t in one_each)
+    whole = keep(ranked, 2, per_passage=9)
+    assert whole == [" ".join(split_sentences(TESLA)), LAB]  # original order kept
+
+
+@pytest.mark.parametrize("relevance", [0.0, 1.0])
+def test_signals_are_the_answerable_model_inputs(relevance: float) -> None:
+    ranked = select.rank("When did Tesla move?", [split_sentences(TESLA)], None)
+    s = select.signals(ranked, relevance)
+    assert set(s) == set(select.ANSWERABLE_WEIGHTS)
+    assert s["relevance"] == relevance
+    assert s["margin"] == pytest.approx(ranked[0].score - ranked[1].score)
