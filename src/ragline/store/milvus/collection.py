@@ -231,6 +231,13 @@ class MilvusCollection:
         for i in range(0, len(ids), _PAGE):
             self.delete(f"id in {json.dumps([int(x) for x in ids[i : i + _PAGE]])}")
 
+    def count(self, expr: str) -> int:
+        """Rows `expr` selects, as of now (Strong)."""
+        with _errors(f"cannot read {self.where}"):
+            rows = self._handle().query(expr, output_fields=["count(*)"],
+                                        consistency_level="Strong")
+        return int(rows[0]["count(*)"])
+
     def ids(self, upto: int, ts: int = 0) -> np.ndarray:
         """Every id in [1, upto], ascending (paged by id range: ids are unique)."""
         out: list[int] = []

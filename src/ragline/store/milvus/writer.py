@@ -170,7 +170,12 @@ class MilvusWriter(LocalWriter):
                                     "catalog lists chunks stored there; refusing to write "
                                     "(ingest into a new index folder)")
             return
-        self._collection.delete(f"id > {self._next_id}")
+        orphans = f"id > {self._next_id}"
+        if self._collection.count(orphans):
+            self._collection.delete(orphans)
+            # deleted rows still fill their growing segment toward the interim index, and
+            # the killed writer never counted them as unsealed
+            self._collection.settle()
         self._purge()
 
     def _purge(self) -> None:
