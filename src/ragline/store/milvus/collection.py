@@ -5,6 +5,13 @@ Schema: `id` (INT64 primary key = the catalog's chunk id), `vector` (FLOAT_VECTO
 Strong consistency for reads after a commit: a snapshot reads as of the Milvus timestamp of
 its commit's last insert (`_after`), so it sees every vector its catalog lists. Every Milvus
 failure becomes one `RaglineError` line naming the server and the collection.
+
+Milvus searches rows not yet in an indexed sealed segment through its growing segments: exactly
+up to ~5,000 rows a segment, past that through an interim IVF index built by the query node
+(`queryNode.segcore.interimIndex`: nlist 128, nprobe 16, a server setting no search parameter
+overrides). On SciFact's 10,135 chunks that index found 92% of the exact top 10 and 81% of
+the top 200. So a writer `settle`s once `EXACT_TAIL` rows wait unsealed: seal, build HNSW,
+and return once the query node serves them from their indexed segments.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ import itertools
 import json
 import math
 import os
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +35,12 @@ from ragline.store.base import Run
 MAX_TOPK = 16384
 _PAGE = 16384
 _INSERT_ROWS = 5000  # ~8 MB of 384-d vectors per gRPC message (limit 64 MB)
+#: unsealed rows a search still scans exactly: Milvus builds its interim IVF index on a growing
+#: segment past max(39 x nlist, a share of the segment's capacity) rows, 4,992 at the default
+#: nlist 128 (measured for 384-d: exact at 5,500 rows, recall@10 0.30 at 6,000 on random data)
+EXACT_TAIL = 4096
+#: dataCoord.segment.minSegmentNumRowsToEnableIndex: smaller segments get no index (scanned)
+_INDEXED_FROM = 1024
 _aliases = itertools.count()
 
 
@@ -79,6 +93,7 @@ class MilvusCollection:
 
         self.host, self.port, self.name, self.owner = host, port, name, owner
         self.params = params or HnswParams()
+        self.settle_timeout = 3600.0  # seal + HNSW build + load; minutes at 250k rows
         self.alias = f"ragline-{os.getpid()}-{next(_aliases)}"
         self._collection: Any = None
         with _errors(f"cannot reach Milvus at {host}:{port}"):
@@ -169,6 +184,38 @@ class MilvusCollection:
                 ts = max(ts, int(done.timestamp))
         return ts
 
+    def settle(self) -> None:
+        """Seal the growing segments and return once every row is served from a sealed
+        segment searched by its HNSW index (or scanned, if too small to get one): only then
+        do searches stop going through the interim IVF index (see the module doc)."""
+        from pymilvus import utility
+
+        coll = self._handle()
+        deadline = time.monotonic() + self.settle_timeout
+        with _errors(f"cannot seal and index {self.where}"):
+            coll.flush(timeout=self.settle_timeout)
+            if not utility.wait_for_index_building_complete(
+                    self.name, timeout=int(self.settle_timeout), using=self.alias):
+                raise MilvusFailure(f"{self.where}: building its HNSW index failed (see the "
+                                    "server's index node log)")
+            delay = 0.05
+            while not self._served():  # the query coordinator hands sealed segments over
+                if time.monotonic() > deadline:  # every few seconds
+                    raise MilvusFailure(f"{self.where}: its query node did not load the "
+                                        f"indexed segments in {self.settle_timeout:.0f} s")
+                time.sleep(delay)
+                delay = min(delay * 2, 0.5)
+
+    def _served(self) -> bool:
+        """Every flushed row is loaded in a sealed segment, and each one big enough to be
+        indexed is searched through its index (not growing, not the interim index)."""
+        from pymilvus import utility
+
+        total = utility.index_building_progress(self.name, using=self.alias)["total_rows"]
+        loaded = utility.get_query_segment_info(self.name, using=self.alias)
+        return (sum(s.num_rows for s in loaded) == int(total)
+                and all(s.index_name or s.num_rows < _INDEXED_FROM for s in loaded))
+
     def delete(self, expr: str) -> None:
         """Delete what `expr` selects, and return once every later read sees it gone.
 
@@ -183,6 +230,13 @@ class MilvusCollection:
     def delete_ids(self, ids: Sequence[int]) -> None:
         for i in range(0, len(ids), _PAGE):
             self.delete(f"id in {json.dumps([int(x) for x in ids[i : i + _PAGE]])}")
+
+    def count(self, expr: str) -> int:
+        """Rows `expr` selects, as of now (Strong)."""
+        with _errors(f"cannot read {self.where}"):
+            rows = self._handle().query(expr, output_fields=["count(*)"],
+                                        consistency_level="Strong")
+        return int(rows[0]["count(*)"])
 
     def ids(self, upto: int, ts: int = 0) -> np.ndarray:
         """Every id in [1, upto], ascending (paged by id range: ids are unique)."""

@@ -6,7 +6,9 @@ Milvus has no transaction shared with the catalog, so the write order carries co
 1. `commit` inserts the unit's new vectors into Milvus first. Their ids are above the
    committed `next_id`, and every search is limited to `id <= next_id` of its snapshot, so
    they are invisible until step 2; a process killed here leaves orphans that the next writer
-   deletes (`id > next_id`) before it inserts anything.
+   deletes (`id > next_id`) before it inserts anything. Once `EXACT_TAIL` rows (counted
+   across commits in `milvus_state`) wait unsealed, it also settles the collection, so no
+   snapshot is ever searched through Milvus's interim IVF index (see `collection.py`).
 2. The catalog commits (rows, `next_id`, generation, BM25 file) in one SQLite transaction.
    Chunks it deleted are recorded in `milvus_tombstones` in that same transaction, and every
    search excludes the tombstoned ids of its snapshot.
@@ -29,7 +31,7 @@ from ragline.store.base import check_vectors
 from ragline.store.local.catalog import in_batches
 from ragline.store.local.files import GenerationFiles
 from ragline.store.local.writer import LocalWriter
-from ragline.store.milvus.collection import MilvusCollection, MilvusFailure
+from ragline.store.milvus.collection import EXACT_TAIL, MilvusCollection, MilvusFailure
 
 MILVUS_SCHEMA = """
 CREATE TABLE IF NOT EXISTS milvus_state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -49,10 +51,25 @@ def record_ts(conn: sqlite3.Connection, ts: int) -> None:
                  (str(ts),))
 
 
+def _state_int(conn: sqlite3.Connection, key: str) -> int:
+    row = conn.execute("SELECT value FROM milvus_state WHERE key = ?", (key,)).fetchone()
+    return int(row[0]) if row else 0
+
+
 def read_ts(conn: sqlite3.Connection) -> int:
     """The Milvus timestamp of the last committed insert (0 before any)."""
-    row = conn.execute("SELECT value FROM milvus_state WHERE key = 'ts'").fetchone()
-    return int(row[0]) if row else 0
+    return _state_int(conn, "ts")
+
+
+def add_unsealed(conn: sqlite3.Connection, rows: int, collection: MilvusCollection) -> None:
+    """Count `rows` more rows waiting in growing segments; past `EXACT_TAIL`, settle the
+    collection first (a kill before the count is reset only settles again, early)."""
+    waiting = _state_int(conn, "unsealed") + rows
+    if waiting >= EXACT_TAIL:
+        collection.settle()
+        waiting = 0
+    conn.execute("INSERT INTO milvus_state(key, value) VALUES ('unsealed', ?) "
+                 "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (str(waiting),))
 
 
 def purge_tombstones(conn: sqlite3.Connection, collection: MilvusCollection,
@@ -120,6 +137,7 @@ class MilvusVectors:
                 f"SELECT id, meta FROM chunks WHERE id IN ({marks})", part).fetchall())
         ts = self.collection.insert(ids, np.stack([self._pending[i] for i in ids.tolist()]),
                                     [json.loads(metas[i]) for i in ids.tolist()])
+        add_unsealed(self._conn, len(ids), self.collection)
         record_ts(self._conn, ts)  # in the catalog's transaction: snapshots read past it
         self._pending.clear()
 
@@ -152,7 +170,12 @@ class MilvusWriter(LocalWriter):
                                     "catalog lists chunks stored there; refusing to write "
                                     "(ingest into a new index folder)")
             return
-        self._collection.delete(f"id > {self._next_id}")
+        orphans = f"id > {self._next_id}"
+        if self._collection.count(orphans):
+            self._collection.delete(orphans)
+            # deleted rows still fill their growing segment toward the interim index, and
+            # the killed writer never counted them as unsealed
+            self._collection.settle()
         self._purge()
 
     def _purge(self) -> None:
