@@ -100,6 +100,7 @@ from qa_data import SQUAD, gold_id, holdout_index, open_index, sample_questions,
 from qa_gate import calibrate
 from qa_metrics import choose_threshold, curve, mode_figures, signal_aucs
 
+from ragline.generate import quote
 from ragline.generate.answer import Asker
 from ragline.generate.citations import strip_markers
 from ragline.generate.factory import DEFAULT_MIN_CONFIDENCE, create_backend, load_config
@@ -153,11 +154,9 @@ def run_qa(args: argparse.Namespace) -> dict[str, Any]:
         a.ask(WARMUP)  # the fixed system prompt into the KV cache: "warm" as a server is
         return a
 
-    # extractive: one run gives both modes (same prompt, grammar and greedy span);
-    # free text: the sentence and the short answer are different runs
-    modes = [True] if not args.free else [False, True]
+    # the sentence and the short answer are different runs (different prompts)
     rows = {short: ask_all(asker(idx, short), questions, "short" if short else "sentence")
-            for short in modes}
+            for short in (False, True)}
     unans: list[dict[str, Any]] = []
     if args.unanswerable:
         qs, removed = unanswerable(args.unanswerable, args.tune, args.n, args.seed)
@@ -178,15 +177,14 @@ def run_qa(args: argparse.Namespace) -> dict[str, Any]:
         "recall_in_prompt": round(statistics.fmean(r["recall_prompt"] for r in base), 3),
         "prompt_tokens_mean": round(statistics.fmean(r["prompt_tokens"] for r in base)),
         "s_per_question": round(statistics.fmean(r["total_ms"] for r in base) / 1e3, 2),
-        "default": mode_figures(rows[False] if args.free else base, unans, False, threshold),
+        "default": mode_figures(rows[False], unans, False, threshold),
         "short": mode_figures(base, unans, True, threshold),
     }
     if unans:
         out["curve"] = points
         out["chosen_threshold"] = choose_threshold(points)
         out["signal_auc"] = signal_aucs(base, unans)
-    out["rows"] = {"answerable": base, "unanswerable": unans,
-                   **({"sentence": rows[False]} if args.free else {})}
+    out["rows"] = {"answerable": base, "unanswerable": unans, "sentence": rows[False]}
     return out
 
 
@@ -217,10 +215,12 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=None, help="answer only the first N of it")
     ap.add_argument("-k", type=int, default=None, help="passages per question (default 5)")
     ap.add_argument("--prompt-k", type=int, default=3, help="of those, passages in the prompt")
-    ap.add_argument("--per-passage", type=int, default=2,
+    ap.add_argument("--per-passage", type=int, default=quote.PER_PASSAGE,
                     help="sentences kept per passage in the extractive prompt (0: all)")
-    ap.add_argument("--budget", type=int, default=0,
-                    help="extractive: the most sentences over all passages (0: no limit)")
+    ap.add_argument("--budget", type=int, default=None,
+                    help="extractive: the most sentences over all passages (0: no limit; "
+                         f"default {quote.BUDGET_SENTENCE} for the sentence answer, "
+                         f"{quote.BUDGET_SHORT} for --short)")
     ap.add_argument("--free", action="store_true",
                     help="the free-text answers of before (no grammar), for comparison")
     ap.add_argument("--no-concise", action="store_true", help="(--calibrate) draft sentence")

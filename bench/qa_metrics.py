@@ -51,6 +51,8 @@ def mode_figures(rows: Sequence[Row], unanswerable: Sequence[Row], short: bool,
         "holds_gold": round(mean(not abstains(r, threshold) and contains(answer_of(r, short),
                                                                          r["answers"])
                                  for r in rows), 3),
+        "holds_gold_of_answered": round(mean(contains(answer_of(r, short), r["answers"])
+                                             for r in answered), 3) if answered else None,
         "f1": round(mean(on(r, token_f1) for r in rows), 3),
         "em": round(mean(on(r, exact_match) for r in rows), 3),
         "cited_supports": round(mean(supports(r) for r in answered), 3) if answered else None,
@@ -63,6 +65,8 @@ def mode_figures(rows: Sequence[Row], unanswerable: Sequence[Row], short: bool,
         if unanswerable else None,
         "first_token_s_p50": round(_pct(first, 0.5) / 1e3, 2),
         "first_token_s_p95": round(_pct(first, 0.95) / 1e3, 2),
+        "prompt_tokens_mean": round(mean(r["prompt_tokens"] for r in rows)),
+        "s_per_question": round(mean(r["total_ms"] for r in rows) / 1e3, 2),
     }
 
 

@@ -45,8 +45,9 @@ ShortOpt = typer.Option(False, "--short", help="Answer with only the words that 
                         "them.")
 FreeOpt = typer.Option(False, "--free", help="Let the model write its answer (no grammar) "
                        "instead of quoting the passages.")
-MinConfOpt = typer.Option(None, "--min-confidence", help="Abstain when a quoted answer's "
-                          "confidence (0-1) is below this (default: "
+MinConfOpt = typer.Option(None, "--min-confidence", help="Abstain, without asking the "
+                          "model, when the confidence (0-1) that the passages' best sentence "
+                          "answers is below this (default: "
                           f"{DEFAULT_MIN_CONFIDENCE}).")
 
 
@@ -106,8 +107,8 @@ def print_sources(result: AskResult) -> None:
         err_console.print(f"[yellow]note:[/] {escape(result.note)}")
     if result.abstained:
         why = {"retrieval": "no passage is relevant enough",
-               "confidence": f"the quoted answer's confidence {result.confidence or 0:.2f} is "
-                             "under the threshold"}.get(
+               "confidence": f"confidence {result.confidence or 0:.2f} that the passages "
+                             "answer is under the threshold"}.get(
             result.abstain_reason or "", "the model found no answer in the passages")
         console.print(f"[dim](abstained: {why}; best similarity {result.relevance:.2f})[/]")
         return

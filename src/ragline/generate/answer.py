@@ -169,7 +169,7 @@ class Asker:
                  where: str | Mapping[str, Any] | None = None, extractive: bool = True,
                  per_passage: int = quote.PER_PASSAGE,
                  min_confidence: float = DEFAULT_MIN_CONFIDENCE,
-                 budget: int = quote.BUDGET) -> None:
+                 budget: int | None = None) -> None:
         self.index = index
         self.where = where  # a metadata filter every search of this asker applies
         self.backend = backend
@@ -183,7 +183,9 @@ class Asker:
         self.extractive = extractive
         self.per_passage = per_passage  # sentences per passage in the extractive prompt
         self.min_confidence = min_confidence  # abstain below this extractive score
-        self.budget = budget  # ... and the most over all passages (0: no limit)
+        #: ... and the most over all passages (0: no limit; None: see quote.BUDGET_*)
+        self.budget = budget if budget is not None else (
+            quote.BUDGET_SHORT if concise else quote.BUDGET_SENTENCE)
         self.history: list[tuple[str, str]] = []  # (question, answer) of earlier chat turns
 
     def retrieve(self, question: str, follow_up: bool) -> list[Hit]:

@@ -27,21 +27,28 @@ def split_sentences(text: str) -> list[str]:
     return [s.strip() for s in _SPLIT.split(text) if s and s.strip()]
 
 
-def keep(ranked: Sequence[select.Sentence], passages: int, per_passage: int,
-         budget: int = 0) -> list[str]:
-    """The text of each of the `passages` made of its best `per_passage` sentences of
-    `ranked`; with a `budget`, only the best `budget` of those over all passages (a passage
-    may become ""). Sentences keep their order in the passage, so the text reads as written."""
-    seen = [0] * passages
+def choose(ranked: Sequence[select.Sentence], per_passage: int,
+           budget: int = 0) -> list[select.Sentence]:
+    """The best `per_passage` sentences of each passage in `ranked`; with a `budget`, only the
+    best `budget` of those over all passages. In passage order, each passage's in its order,
+    so the text reads as written."""
+    seen: dict[int, int] = {}
     kept: list[select.Sentence] = []
     for s in ranked:
-        if seen[s.passage] < per_passage:
-            seen[s.passage] += 1
+        if seen.get(s.passage, 0) < per_passage:
+            seen[s.passage] = seen.get(s.passage, 0) + 1
             kept.append(s)
     if budget > 0:
         kept = kept[:budget]
-    return [" ".join(s.text for s in sorted(kept, key=lambda s: s.index) if s.passage == p)
-            for p in range(passages)]
+    return sorted(kept, key=lambda s: (s.passage, s.index))
+
+
+def keep(ranked: Sequence[select.Sentence], passages: int, per_passage: int,
+         budget: int = 0) -> list[str]:
+    """The text of each of the `passages` made of its `choose`n sentences (a passage may
+    become "")."""
+    chosen = choose(ranked, per_passage, budget)
+    return [" ".join(s.text for s in chosen if s.passage == p) for p in range(passages)]
 
 
 def compress(question: str, passages: Sequence[str], per_passage: int,

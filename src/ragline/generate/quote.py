@@ -3,7 +3,7 @@ quote a span under a grammar.
 
 The passages' sentences are ranked by how likely each holds the answer (generate/select.py);
 when even the best one is unlikely to (`confidence` under the threshold), the answer is an
-abstention and the model is not asked. Otherwise the prompt shows the best BUDGET sentences
+abstention and the model is not asked. Otherwise the prompt shows the best BUDGET_* sentences
 and the grammar (generate/extractive.py) lets the model write only a run of those words, or
 NONE. The reply is mapped back to the passage it was copied from (the citation, exact by
 construction) and to the sentence around it (the answer a person reads; `--short` gives the
@@ -25,16 +25,20 @@ from ragline.generate import citations as cit
 from ragline.generate import extractive as ex
 from ragline.generate import select
 from ragline.generate.base import GenerationStats, Message
-from ragline.generate.compress import keep, split_sentences
+from ragline.generate.compress import choose, split_sentences
 from ragline.generate.prompt import extract_messages, shown_text
 from ragline.generate.select import Embed
 from ragline.types import Hit
 
 NONE_REPLIES = ex.NONE_REPLIES
 PER_PASSAGE = 2  # sentences of each passage in the prompt (0: whole passages)
-#: the most sentences over all passages: the best 2 (SQuAD tuning split, 60 questions:
-#: 1, 2 and 3 sentences gave `--short` F1 0.423, 0.476 and 0.447; see bench/qa.py)
-BUDGET = 2
+#: the most sentences over all passages in the prompt. The sentence answer shows the best one
+#: (the model only picks the words to highlight): on 100 SQuAD tuning questions the best
+#: sentence held a gold answer 0.70 of the time, the sentence the model quoted from out of
+#: the best 2 0.64. The short answer lets the model pick from the best 2: `--short` F1 on 60
+#: tuning questions 0.423 / 0.476 / 0.447 with 1 / 2 / 3 sentences (bench/qa.py).
+BUDGET_SENTENCE = 1
+BUDGET_SHORT = 2
 SPAN_PIECES = 32  # the longest quote, in streamed pieces (about tokens)
 TOP_LOGPROBS = 10
 
@@ -42,31 +46,40 @@ TOP_LOGPROBS = 10
 @dataclass
 class Prepared:
     """What goes to the model (messages, request fields with the grammar, the shown texts),
-    and whether the passages seem to answer at all (`confidence`, from `signals`)."""
+    what it may quote (`units`: (passage, text), each a run of words of one passage as
+    written), and whether the passages seem to answer at all (`confidence`, from
+    `signals`)."""
 
     messages: list[Message]
     extra: dict[str, Any]
     texts: list[str]
+    units: list[tuple[int, str]]
     confidence: float = 1.0
     signals: dict[str, float] = field(default_factory=dict)
 
 
 def prepare(question: str, hits: Sequence[Hit], history: Sequence[Message],
-            per_passage: int, embed: Embed | None, budget: int = BUDGET,
+            per_passage: int, embed: Embed | None, budget: int = BUDGET_SHORT,
             relevance: float = 0.0) -> Prepared:
     """Rank the passages' sentences, score the best, and build the prompt from the best
     `budget` (at most `per_passage` a passage; 0: whole passages). `relevance` is the best
-    passage's dense cosine."""
+    passage's dense cosine. A quote may not run from one kept sentence into the next: they
+    need not be neighbours in the passage, and a citation must hold the quote's words in a
+    row."""
     shown = [shown_text(h.text) for h in hits]
     ranked = select.rank(question, [split_sentences(t) for t in shown], embed,
                          [h.score for h in hits])
-    texts = keep(ranked, len(shown), per_passage, budget) if per_passage > 0 and ranked \
-        else shown
+    if per_passage > 0 and ranked:
+        chosen = choose(ranked, per_passage, budget)
+        units = [(s.passage, s.text) for s in chosen]
+        texts = [" ".join(t for p, t in units if p == n) for n in range(len(shown))]
+    else:
+        units, texts = list(enumerate(shown)), shown
     passages = [(h.source, h.page, t) for h, t in zip(hits, texts, strict=True)]
-    extra = {"grammar": ex.span_grammar(texts), "logprobs": True,
+    extra = {"grammar": ex.span_grammar([t for _, t in units]), "logprobs": True,
              "top_logprobs": TOP_LOGPROBS}
     signals = {k: round(v, 4) for k, v in select.signals(ranked, relevance).items()}
-    return Prepared(extract_messages(question, passages, history), extra, texts,
+    return Prepared(extract_messages(question, passages, history), extra, texts, units,
                     select.confidence(signals), signals)
 
 
@@ -108,17 +121,18 @@ def read_reply(reply: str, prepared: Prepared, stats: GenerationStats) -> Quote 
         return Quote(reply, True, stats, confidence=prepared.confidence,
                      signals=prepared.signals | ex.span_signals(stats.logprobs, 0,
                                                                 len(prepared.texts)))
-    span = ex.find_span(text, prepared.texts)
+    units = [t for _, t in prepared.units]
+    span = ex.find_span(text, units)
     if span is None and " " in text:
-        span = ex.find_span(text.rsplit(" ", 1)[0], prepared.texts)
+        span = ex.find_span(text.rsplit(" ", 1)[0], units)
     if span is None:
         return None
-    parts = ex.sentence_around(prepared.texts[span.passage], span)
+    parts = ex.sentence_around(units[span.passage], span)
     quoted = ex.clean_span(parts[1])
     holders = sum(f" {quoted.lower()} " in f" {t.lower()} " for t in prepared.texts)
     signals = prepared.signals | ex.span_signals(stats.logprobs, holders, len(prepared.texts))
-    return Quote(reply, False, stats, quoted, parts, span.passage + 1, signals,
-                 prepared.confidence)
+    return Quote(reply, False, stats, quoted, parts, prepared.units[span.passage][0] + 1,
+                 signals, prepared.confidence)
 
 
 def pieces(found: Quote, short: bool, streamed: bool) -> list[tuple[str, bool]]:
