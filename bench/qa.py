@@ -9,8 +9,9 @@ how often the cited passage holds a gold answer, answered-on-answerable and
 abstain-on-unanswerable at the shipped confidence threshold, first token p50 / p95 (warm: the
 model loaded and the fixed system prompt in llama.cpp's cache), prompt tokens, s/question;
 then the abstention curve over thresholds and how well each signal separates answerable from
-unanswerable questions (AUC). Extractive decoding gives both modes from one run (same prompt,
-grammar and greedy span); the default mode's first token is when its sentence is complete.
+unanswerable questions (AUC). The two modes are two runs (the sentence answer shows the model
+the best sentence, `--short` the best two); the default mode's first token is when its
+sentence is complete. The curve and the unanswerable set use the `--short` run.
 
 The unanswerable set is hard, not made up: SQuAD questions asked of a second index built
 without their gold passage (the article's other paragraphs stay, so near misses are
@@ -28,8 +29,19 @@ questions tune (`--tune`), the next 100 are reported.
 The indexes are built at --index (default /tmp/ragline-bench-squad) and --index + "-holdout"
 on first use.
 
-Results (2026-11-26, extractive answers; all runs on 2 cores shared with other jobs at load
-4-9, so times are 2-3x a quiet machine's; the README has the table):
+Results (2026-11-26, the sentence selector of generate/select.py; 2 cores at load 3-4 from
+other jobs; the README has the table): `--limit 200 --unanswerable 100`, threshold 0.35.
+Sentence / span: holds gold 0.625 / 0.405 (of answered 0.758 / 0.479), F1 0.152 / 0.383, EM
+0 / 0.315; cited passage holds the answer's words 1.00, 0 unsupported markers, cited passage
+holds a gold answer 0.879 / 0.858; answered 0.825 / 0.845 of answerable, abstained on 0.65 of
+unanswerable; first token p50 2.53 / 2.03 s, p95 4.72 / 3.68 s; 179 / 228 prompt tokens.
+`--cold 5`: first token 3.5 s median, process 4.5 s. Tuning split (`--tune --limit 100
+--unanswerable 40`): the threshold 0.35 answers 0.85 and abstains on 0.625 there. On 60
+tuning questions, 1 / 2 / 3 best sentences in the prompt: `--short` F1 0.423 / 0.476 / 0.447,
+the quoted sentence holds gold 0.65 / 0.65 / 0.633, first token 0.9 / 1.1 / 1.5 s.
+
+Before the selector (extractive answers, the model choosing among each passage's 2 most
+similar sentences; load 4-9):
 - Reported: `--limit 100 --unanswerable 60` (the 200-question target did not fit the time on
   a machine this busy: ~9 s a question). Sentence / span: holds gold 0.54 / 0.43, F1 0.132 /
   0.404, EM 0 / 0.36; cited passage holds the answer's words 1.00, 0 unsupported markers,
