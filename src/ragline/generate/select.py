@@ -130,7 +130,8 @@ def rank(question: str, passages: Sequence[Sequence[str]], embed: Embed | None,
                      tuple(float(x) for x in rows[j])) for j in order]
 
 
-#: logistic P(answerable) over SIGNALS (bias first); fitted by bench/qa_select.py
+#: logistic P(answerable) over `signals`; fitted by bench/qa_select.py (a rerun there
+#: prints these to within 0.01)
 ANSWERABLE_BIAS = -5.883
 ANSWERABLE_WEIGHTS = {"relevance": -1.489, "top_score": 0.274, "margin": 0.514,
                       "sent_sim": 5.415, "overlap": -0.661, "window_overlap": 3.117,
