@@ -1,13 +1,18 @@
-"""Context compression: each passage keeps its sentences most like the question, in order."""
+"""Context compression: the best sentences as ranked, capped per passage and overall, in the
+order they are written."""
 
 from __future__ import annotations
 
-import numpy as np
-
-from ragline.generate.compress import compress, split_sentences
+from ragline.generate import select
+from ragline.generate.compress import choose, split_sentences
 
 PASSAGE = ("Tesla was born in 1856 in Smiljan. He moved to New York in 1884. "
            "Edison hired him there. He died in 1943 in a hotel room.")
+OTHER = "Edison built a lab. The lab was in New Jersey."
+
+
+def texts(chosen: list[select.Sentence]) -> list[str]:
+    return [s.text for s in chosen]
 
 
 def test_sentences_split_at_ends_not_inside() -> None:
@@ -17,30 +22,22 @@ def test_sentences_split_at_ends_not_inside() -> None:
 
 
 def test_keeps_the_best_sentences_in_their_order() -> None:
-    out = compress("When did Tesla move to New York, and in which hotel room did he die?",
-                   [PASSAGE], 2)
-    assert out == ["He moved to New York in 1884. He died in 1943 in a hotel room."]
-    assert compress("anything", [PASSAGE], 0) == [PASSAGE]  # 0: whole passages
-    assert compress("anything", [PASSAGE, "Short one."], 9) == [PASSAGE, "Short one."]
+    q = "When did Tesla move to New York, and in which hotel room did he die?"
+    ranked = select.rank(q, [split_sentences(PASSAGE)], None)
+    assert ranked[0].text == "He moved to New York in 1884."  # ranked first ...
+    kept = choose(ranked, 2)
+    assert texts(kept) == ["He moved to New York in 1884.",  # ... and kept in written order
+                           "He died in 1943 in a hotel room."]
+    assert len(choose(ranked, 9)) == 4  # a passage with fewer sentences keeps them all
 
 
-def test_uses_the_embedding_when_given() -> None:
-    calls: list[int] = []
-
-    def embed(texts):  # a stand-in ranking: the question is row 0, sentence 3 wins
-        calls.append(len(texts))
-        v = np.zeros((len(texts), 2), dtype=np.float32)
-        v[:, 1] = 1.0
-        v[0] = [1.0, 0.0]
-        v[3] = [1.0, 0.0]
-        return v
-
-    assert compress("q", [PASSAGE], 1, embed) == ["Edison hired him there."]
-    assert calls == [5]  # one call: the question and all four sentences
-
-
-def test_a_budget_keeps_the_best_sentences_over_all_passages() -> None:
-    other = "Edison built a lab. The lab was in New Jersey."
-    out = compress("Which state was the lab in, New Jersey?", [PASSAGE, other], 2,
-                   budget=1)
-    assert out == ["", "The lab was in New Jersey."]  # a passage may lose every sentence
+def test_the_caps_per_passage_and_overall() -> None:
+    ranked = select.rank("Which state was the lab in, New Jersey?",
+                         [split_sentences(PASSAGE), split_sentences(OTHER)], None)
+    assert texts(choose(ranked, 2, budget=1)) == ["The lab was in New Jersey."]
+    one_each = choose(ranked, 1)
+    assert [s.passage for s in one_each] == [0, 1]
+    two = choose(ranked, 9, budget=2)
+    assert len(two) == 2 and two == sorted(two, key=lambda s: (s.passage, s.index))
+    assert [s.score for s in sorted(two, key=lambda s: -s.score)] == [
+        s.score for s in ranked[:2]]  # the best two overall

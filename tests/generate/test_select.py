@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from ragline.generate import select
-from ragline.generate.compress import keep, split_sentences
+from ragline.generate.compress import split_sentences
 
 TESLA = ("Nikola Tesla was a Serbian-American inventor. He moved to New York in 1884 to work "
          "for Edison. Edison offered him a bonus for redesigning the generators. Tesla later "
@@ -37,8 +37,14 @@ def test_shows_kind_needs_something_new() -> None:
 
 def test_the_answering_sentence_ranks_first(embedder) -> None:
     passages = [split_sentences(TESLA), split_sentences(LAB), split_sentences(COFFEE)]
-    ranked = select.rank("When did Tesla move to New York?", passages, embedder.embed,
-                         [1.0, 0.8, 0.1])
+    calls: list[int] = []
+
+    def embed(texts):
+        calls.append(len(texts))
+        return embedder.embed(texts)
+
+    ranked = select.rank("When did Tesla move to New York?", passages, embed, [1.0, 0.8, 0.1])
+    assert calls == [9]  # one call: the question and all 8 sentences
     assert ranked[0].text == "He moved to New York in 1884 to work for Edison."
     assert (ranked[0].passage, ranked[0].index) == (0, 1)
     assert len(ranked) == 8 and len(ranked[0].features) == len(select.FEATURES)
@@ -81,18 +87,6 @@ def test_confidence_is_lower_for_a_near_miss(embedder) -> None:
     assert 0.0 < no < yes < 1.0
     assert select.signals([], 0.3)["relevance"] == 0.3  # nothing to rank: still defined
     assert select.confidence(select.signals([], 0.3)) < no
-
-
-def test_keep_honours_the_caps_and_the_order(embedder) -> None:
-    passages = [split_sentences(TESLA), split_sentences(LAB)]
-    ranked = select.rank("What did Tesla lose in the fire of 1895?", passages,
-                         embedder.embed, [1.0, 0.9])
-    two = keep(ranked, 2, per_passage=9, budget=2)
-    assert sum(len(split_sentences(t)) for t in two) == 2
-    one_each = keep(ranked, 2, per_passage=1)
-    assert all(len(split_sentences(t)) == 1 for t in one_each)
-    whole = keep(ranked, 2, per_passage=9)
-    assert whole == [" ".join(split_sentences(TESLA)), LAB]  # original order kept
 
 
 @pytest.mark.parametrize("relevance", [0.0, 1.0])
