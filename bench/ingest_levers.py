@@ -4,13 +4,17 @@ Every row is a fresh Python process that ingests the same corpus file into its o
 parent times it from spawn to exit: imports, model load, chunking, embedding, BM25, commit).
 The first ragline row is today's method; each lever row changes ONE thing from it; the last
 rows combine the winners (the new default, once through `Index.add` and once through the real
-`ragline ingest` command). The seed row is the blog-post method as its own process
-(transformers, batches of 32 in file order, truncated at 256 tokens, mean pooling, fp32).
+`ragline ingest` command); the rows after ort-int8+ov0 change one thing each from the new
+default (2 streams of 1 intra-op thread, batches of ~256 padded tokens). Each row also reports
+its CPU seconds (user + system of the child), steadier than wall time on a shared machine.
+The seed row is the blog-post method as its own process (transformers, batches of 32 in file
+order, truncated at 256 tokens, mean pooling, fp32).
 Quality: hybrid nDCG@10 of each index on the SciFact test queries and, as a second split, the
 train queries (qrels limited to the N documents), searched with the default (light) encoder;
 the seed has no BM25, so its figure is dense.
 
     .venv/bin/python bench/ingest.py --levers [--limit 1000] [--rounds 1] [--only a,b] [--json]
+    (--only keeps the named rows and the seed)
 """
 
 from __future__ import annotations
