@@ -81,10 +81,11 @@ class OnnxEmbedder(TokenBatchEmbedder):
         options.intra_op_num_threads = max(1, self.threads // self.streams) if docs \
             else self.threads
         options.inter_op_num_threads = 1
-        # concurrent runs of many shapes share one arena: with it, 3 of 6 ingests of 1,000
-        # abstracts fell into a mode ~35% slower in CPU (30.5 s instead of ~23 s); without
-        # it 6 of 6 ran at ~23 s with the same peak RSS
-        options.enable_cpu_mem_arena = not docs
+        # concurrent runs of small batches of many shapes share one arena: with it, 3 of 6
+        # ingests of 1,000 abstracts fell into a mode ~35% slower in CPU (30.5 s instead of
+        # ~23 s); without it 6 of 6 ran at ~23 s, same peak RSS. Big batches need the arena
+        # (without it, batches of 8,192 tokens took 49 s instead of 30 s)
+        options.enable_cpu_mem_arena = not (docs and self.doc_batch_tokens <= self.max_tokens)
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.log_severity_level = 3  # warnings about unused initialisers are noise
         # idle threads sleep instead of spinning, as OMP_WAIT_POLICY=PASSIVE does for torch
