@@ -8,6 +8,7 @@ import pytest
 from ragline.embed import create_embedder
 from ragline.embed.factory import resolve_backend
 from ragline.embed.onnxrt import OnnxEmbedder
+from ragline.embed.tokenized import spread
 from ragline.errors import RaglineError
 
 pytest.importorskip("onnxruntime")
@@ -79,3 +80,36 @@ def test_backend_and_precision_choice(monkeypatch: pytest.MonkeyPatch) -> None:
         resolve_backend("tensorflow")
     with pytest.raises(ValueError, match="fp16"):
         create_embedder(backend="onnx", precision="fp16")
+
+
+def test_streams_embed_the_same_vectors_in_input_order() -> None:
+    """Two batches at once (one per core) land each row where one stream puts it."""
+    one = create_embedder(backend="onnx", threads=2, streams=1)
+    two = create_embedder(backend="onnx", threads=2, streams=2)
+    assert (one.streams, two.streams) == (1, 2)
+    texts = [f"{i}: {t}" for i, t in enumerate(TEXTS * 12)]  # 84 texts, several batches
+    lengths = [len(s) for s in two.token_ids(texts)]
+    assert len(two.batches(lengths, two.doc_batch_tokens, 1)) >= 2
+    seen: list[int] = []
+    got = two.embed(texts, progress=seen.append)
+    np.testing.assert_allclose(got, one.embed(texts), atol=1e-6)
+    assert sum(seen) == len(texts) == two.embedded_count
+
+
+def test_spread_gives_every_stream_a_batch() -> None:
+    groups = spread([[0, 1, 2, 3, 4], [5]], 3)
+    assert len(groups) == 3 and sorted(i for g in groups for i in g) == list(range(6))
+    assert spread([[0]], 2) == [[0]]  # a single row cannot be split
+    assert spread([[0, 1], [2]], 1) == [[0, 1], [2]]
+
+
+def test_a_long_document_chunk_runs_alone_so_its_vector_ignores_batch_mates(light) -> None:
+    """int8 activations are scaled per batch; a chunk over half the window is its own batch,
+    so it gets the same vector whatever else is embedded with it."""
+    long = TEXTS[2]  # cut at the window: over half of the 256-token batch budget
+    assert 2 * len(light.tokenizer.encode(long).ids) > light.doc_batch_tokens
+    alone = light.embed([long])[0]
+    together = light.embed(TEXTS + [t.upper() for t in TEXTS])
+    np.testing.assert_array_equal(together[2], alone)
+    assert light.batches([200, 150, 60, 40, 30], light.doc_batch_tokens, 1) == [
+        [0], [1], [2, 3, 4]]

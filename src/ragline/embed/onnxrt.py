@@ -9,7 +9,7 @@ cosine >= 0.9999 (tests/embed/test_onnxrt.py), so one index serves both.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,12 +32,24 @@ class OnnxEmbedder(TokenBatchEmbedder):
     "fp32", or "int8" (dynamic int8, per-channel weights; nodes in `fp32_nodes` stay fp32),
     measured in bench/ingest.py --levers. Each export loads on first use, so a search never
     loads the int8 one and an ingest never loads the fp32 one.
+
+    Documents run in small batches of about `doc_batch_tokens` padded tokens (a chunk of
+    over half the window runs alone), `streams` batches at once (default: one per core), each
+    on its own thread with `threads // streams` intra-op threads. Measured on 2 cores
+    (bench/ingest.py --levers): two single-threaded runs side by side spend less CPU per token
+    than one run split over 2 threads (no per-operator fork/join), and a batch of one
+    256-token chunk less than 32 of them (its attention scores, 12 x 256 x 256 floats a
+    layer, stay in cache); int8 activations are then scaled per chunk, which keeps its vector
+    closer to fp32 and independent of other chunks. Queries keep all `threads` intra-op.
     """
 
     def __init__(self, path: str | Path, name: str | None = None, max_tokens: int = 256,
                  batch_size: int = 32, threads: int | None = None, batch_tokens: int = 8192,
-                 precision: str = "fp32", fp32_nodes: tuple[str, ...] = ()) -> None:
+                 precision: str = "fp32", fp32_nodes: tuple[str, ...] = (),
+                 streams: int | None = None, doc_batch_tokens: int = 256) -> None:
         super().__init__(path, name, max_tokens, batch_size, threads, batch_tokens)
+        self.streams = max(1, min(streams or self.threads, self.threads))
+        self.doc_batch_tokens = doc_batch_tokens
         if precision not in VARIANTS:
             raise ValueError(f"ONNX precision must be one of {', '.join(VARIANTS)}, "
                              f"not {precision!r}")
@@ -51,21 +63,29 @@ class OnnxEmbedder(TokenBatchEmbedder):
     def loaded(self) -> bool:
         return bool(self._sessions)
 
-    def _session(self, precision: str) -> Any:
+    def _session(self, kind: str) -> Any:
         with self._lock:
-            if precision not in self._sessions:
-                self._sessions[precision] = self._open(precision)
-        return self._sessions[precision]
+            if kind not in self._sessions:
+                self._sessions[kind] = self._open(kind)
+        return self._sessions[kind]
 
-    def _open(self, precision: str) -> Any:
+    def _open(self, kind: str) -> Any:
+        """`kind`: "query" (fp32, all threads) or "documents" (`precision`, per stream)."""
         import onnxruntime as ort
 
-        nodes = self.fp32_nodes if precision == self.precision else ()
-        model = ensure_export(self.path, precision, nodes)
+        docs = kind == "documents"
+        precision = self.precision if docs else "fp32"
+        model = ensure_export(self.path, precision, self.fp32_nodes if docs else ())
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.intra_op_num_threads = self.threads
+        options.intra_op_num_threads = max(1, self.threads // self.streams) if docs \
+            else self.threads
         options.inter_op_num_threads = 1
+        # concurrent runs of small batches of many shapes share one arena: with it, 3 of 6
+        # ingests of 1,000 abstracts fell into a mode ~35% slower in CPU (30.5 s instead of
+        # ~23 s); without it 6 of 6 ran at ~23 s, same peak RSS. Big batches need the arena
+        # (without it, batches of 8,192 tokens took 49 s instead of 30 s)
+        options.enable_cpu_mem_arena = not (docs and self.doc_batch_tokens <= self.max_tokens)
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.log_severity_level = 3  # warnings about unused initialisers are noise
         # idle threads sleep instead of spinning, as OMP_WAIT_POLICY=PASSIVE does for torch
@@ -76,7 +96,7 @@ class OnnxEmbedder(TokenBatchEmbedder):
 
     def warmup(self) -> None:
         """Load the query model (what a search needs)."""
-        self._session("fp32")
+        self._session("query")
 
     @staticmethod
     def _run(session: Any, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -84,11 +104,19 @@ class OnnxEmbedder(TokenBatchEmbedder):
         return np.ascontiguousarray(out, dtype=np.float32)
 
     def _forward(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        """Documents."""
-        return self._run(self._session(self.precision), ids, mask)
+        """Documents (fp32 documents in one stream share the query session)."""
+        shared = self.precision == "fp32" and self.streams == 1
+        return self._run(self._session("query" if shared else "documents"), ids, mask)
 
     def _forward_query(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        return self._run(self._session("fp32"), ids, mask)
+        return self._run(self._session("query"), ids, mask)
+
+    def embed(self, texts: Sequence[str],
+              progress: Callable[[int], None] | None = None) -> np.ndarray:
+        """Documents, `streams` small batches at a time (ONNX Runtime releases the GIL in
+        `run`, and a session may be run from several threads at once)."""
+        return self.embed_with(self._forward, texts, progress, streams=self.streams,
+                               batch_tokens=self.doc_batch_tokens, batch_size=1)
 
     def embed_query(self, text: str) -> np.ndarray:
         return self._forward_query(*self._encode([text]))[0]

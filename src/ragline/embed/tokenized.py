@@ -7,6 +7,8 @@ import json
 import os
 from abc import abstractmethod
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,19 @@ from ragline.embed.base import BatchEmbedder
 
 def physical_cores() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
+
+
+def spread(groups: list[list[int]], streams: int) -> list[list[int]]:
+    """Split the largest batches until every stream has one (a small ingest of one batch
+    would otherwise leave all but one core idle)."""
+    groups = list(groups)
+    while len(groups) < streams:
+        big = max(range(len(groups)), key=lambda i: len(groups[i]), default=None)
+        if big is None or len(groups[big]) < 2:
+            break
+        half = len(groups[big]) // 2
+        groups[big:big + 1] = [groups[big][:half], groups[big][half:]]
+    return groups
 
 
 class TokenBatchEmbedder(BatchEmbedder):
@@ -95,14 +110,17 @@ class TokenBatchEmbedder(BatchEmbedder):
             seqs += self._ids(self.tokenizer.encode_batch(list(texts[i : i + 1024])))
         return seqs
 
-    def batches(self, lengths: Sequence[int]) -> list[list[int]]:
+    def batches(self, lengths: Sequence[int], batch_tokens: int | None = None,
+                batch_size: int | None = None) -> list[list[int]]:
         """Row indices grouped longest first, each group filling `batch_tokens` padded tokens
         (at least `batch_size` rows), so padding waste stays small."""
+        budget = batch_tokens or self.batch_tokens
+        least = batch_size or self.batch_size
         order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
         out, start = [], 0
         while start < len(order):
             width = lengths[order[start]]  # the longest left: rows are sorted longest first
-            rows = max(self.batch_size, self.batch_tokens // max(width, 1))
+            rows = max(least, budget // max(width, 1))
             out.append(order[start : start + rows])
             start += len(out[-1])
         return out
@@ -114,15 +132,28 @@ class TokenBatchEmbedder(BatchEmbedder):
 
     def embed_with(self, forward: Callable[[np.ndarray, np.ndarray], np.ndarray],
                    texts: Sequence[str],
-                   progress: Callable[[int], None] | None = None) -> np.ndarray:
-        """`embed` through another forward pass (e.g. the query model)."""
+                   progress: Callable[[int], None] | None = None,
+                   streams: int = 1, batch_tokens: int | None = None,
+                   batch_size: int | None = None) -> np.ndarray:
+        """`embed` through another forward pass (e.g. the query model), in `batches` (their
+        sizes may be given per call). With `streams` > 1, that many batches run at once in
+        threads (the backend must release the GIL and be safe to call concurrently);
+        results land in input order either way."""
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:
             return out
         seqs = self.token_ids(texts)
-        for idx in self.batches([len(seq) for seq in seqs]):
-            out[idx] = forward(*self._pack([seqs[i] for i in idx]))
-            self.embedded_count += len(idx)
-            if progress is not None:
-                progress(len(idx))
+        lengths = [len(seq) for seq in seqs]
+        groups = spread(self.batches(lengths, batch_tokens, batch_size), streams)
+
+        def run(idx: list[int]) -> np.ndarray:
+            return forward(*self._pack([seqs[i] for i in idx]))
+
+        with ThreadPoolExecutor(streams) if streams > 1 else nullcontext() as pool:
+            results = pool.map(run, groups) if pool is not None else map(run, groups)
+            for idx, vecs in zip(groups, results, strict=True):
+                out[idx] = vecs
+                self.embedded_count += len(idx)
+                if progress is not None:
+                    progress(len(idx))
         return out
