@@ -48,8 +48,7 @@ from qa_data import (
 
 from ragline.eval.qa import contains
 from ragline.generate import select
-from ragline.generate.compress import split_sentences
-from ragline.generate.prompt import shown_text
+from ragline.generate.quote import rank_hits
 from ragline.index import Index
 from ragline.types import Hit
 
@@ -63,8 +62,7 @@ def candidates(index: Index, q: dict[str, Any], drop: Drop | None = None
     keep = (lambda h: not drop(h)) if drop else (lambda h: True)
     hits = [h for h in index.search(q["question"], k=12).hits if keep(h)][:3]
     dense = [h for h in index.search(q["question"], k=12, mode="dense").hits if keep(h)]
-    split = [split_sentences(shown_text(h.text)) for h in hits]
-    ranked = select.rank(q["question"], split, index.embedder.embed, [h.score for h in hits])
+    _, ranked = rank_hits(q["question"], hits, index.embedder.embed)
     return ranked, dense[0].score if dense else 0.0
 
 

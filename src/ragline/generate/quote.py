@@ -58,6 +58,16 @@ class Prepared:
     signals: dict[str, float] = field(default_factory=dict)
 
 
+def rank_hits(question: str, hits: Sequence[Hit], embed: Embed | None
+              ) -> tuple[list[str], list[select.Sentence]]:
+    """(the passages as shown to the model, their sentences ranked): what `prepare` and the
+    fit of select.py's weights (bench/qa_select.py) both rank, so they cannot drift apart."""
+    shown = [shown_text(h.text) for h in hits]
+    ranked = select.rank(question, [split_sentences(t) for t in shown], embed,
+                         [h.score for h in hits])
+    return shown, ranked
+
+
 def prepare(question: str, hits: Sequence[Hit], history: Sequence[Message],
             per_passage: int, embed: Embed | None, budget: int = BUDGET_SHORT,
             relevance: float = 0.0) -> Prepared:
@@ -66,9 +76,7 @@ def prepare(question: str, hits: Sequence[Hit], history: Sequence[Message],
     passage's dense cosine. A quote may not run from one kept sentence into the next: they
     need not be neighbours in the passage, and a citation must hold the quote's words in a
     row."""
-    shown = [shown_text(h.text) for h in hits]
-    ranked = select.rank(question, [split_sentences(t) for t in shown], embed,
-                         [h.score for h in hits])
+    shown, ranked = rank_hits(question, hits, embed)
     if per_passage > 0 and ranked:
         chosen = choose(ranked, per_passage, budget)
         units = [(s.passage, s.text) for s in chosen]

@@ -63,12 +63,19 @@ def answer_kind(question: str) -> str:
 def shows_kind(kind: str, sentence: str, question: str) -> bool:
     """Whether the sentence holds something of the kind the question asks for; a name counts
     only when the question does not already say it."""
+    return _shows(kind, sentence, _question_words(question))
+
+
+def _question_words(question: str) -> set[str]:
+    return {w.lower() for w in _WORD.findall(question)}
+
+
+def _shows(kind: str, sentence: str, question_words: set[str]) -> bool:
     if kind == "date":
         return bool(_YEAR.search(sentence))
     if kind == "number":
         return bool(_NUMBER.search(sentence))
-    asked = {w.lower() for w in _WORD.findall(question)}
-    return any(w.lower() not in asked for w in _NAME.findall(sentence))
+    return any(w.lower() not in question_words for w in _NAME.findall(sentence))
 
 
 @dataclass(frozen=True)
@@ -88,6 +95,7 @@ def features(question: str, passages: Sequence[Sequence[str]], sims: np.ndarray,
     question-sentence cosines; `passage_scores` the retriever's, relative to the best."""
     asked = content_tokens(question)
     kind = answer_kind(question)
+    question_words = _question_words(question)  # once, not per sentence
     top = max(passage_scores) if passage_scores else 0.0
     rows: list[list[float]] = []
     at = 0
@@ -97,7 +105,7 @@ def features(question: str, passages: Sequence[Sequence[str]], sims: np.ndarray,
             words = content_tokens(text)
             shared = len(asked & words) / (len(asked) or 1)
             window = len(asked & (words | previous)) / (len(asked) or 1)
-            has = bool(kind) and shows_kind(kind, text, question)
+            has = bool(kind) and _shows(kind, text, question_words)
             rows.append([float(sims[at]), shared, window, float(p == 0),
                          float(passage_scores[p] - top) if passage_scores else 0.0,
                          float(has), float(bool(kind) and not has),
