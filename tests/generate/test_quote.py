@@ -40,30 +40,24 @@ def flat(text: str) -> str:
 @pytest.mark.parametrize("short", [False, True])
 def test_the_answer_quotes_the_passage_it_cites(tiny_index, small, short: bool) -> None:
     asker = Asker(tiny_index, small, k=3, min_confidence=0.0, concise=short)
-    answered = 0
     for q in QUESTIONS:
         shown: list[str] = []
         r = asker.ask(q, on_text=shown.append)
         assert r.mode == "extractive" and r.confidence is not None
         assert r.to_dict()["signals"] == r.signals
-        if r.abstained:
-            assert r.answer == ABSTAIN_TEXT and r.abstain_reason == "model"
-            continue
-        answered += 1
+        # no threshold, and the grammar has no NONE: every question gets a quote
+        assert not r.abstained, (q, r.raw_answer)
         [c] = r.citations
         assert c.by == "quote" and c.supported
         assert r.span and r.span in flat(c.text), (r.span, c.text)
         assert r.sentence and r.span in r.sentence and r.sentence in flat(c.text)
         assert r.answer == f"{r.span if short else r.sentence} [{c.n}]"
         assert "".join(shown).strip().startswith((r.span if short else r.sentence)[:10])
-    assert answered, "SmolLM2 declined every question: the test would check nothing"
 
 
 def test_the_abstention_threshold_is_honoured(tiny_index, small) -> None:
     q = QUESTIONS[0]
     free = Asker(tiny_index, small, k=3, min_confidence=0.0).ask(q)
-    if free.abstained:
-        pytest.skip("SmolLM2 said NONE here: no confidence to put a threshold on")
     c = free.confidence
     assert c is not None and 0.0 < c <= 1.0
     above = Asker(tiny_index, small, k=3, min_confidence=c + 1e-6).ask(q)

@@ -32,6 +32,7 @@ def test_kept_sentences_are_quoted_apart() -> None:
     assert crossing in p.texts[0] and crossing not in TESLA
     assert not ex.is_span(crossing, [t for _, t in p.units])
     assert quote.read_reply(crossing, p, GenerationStats()) is None
+    assert '"NONE"' not in p.extra["grammar"] and '"None"' not in p.extra["grammar"]
     found = quote.read_reply("in 1885", p, GenerationStats())
     assert found is not None and found.n == 1 and found.span == "in 1885"
     assert found.sentence == "Tesla left Edison in 1885 to found his own company."

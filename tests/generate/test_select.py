@@ -4,6 +4,7 @@ answer at all is lower for a near miss than for the passage that answers."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from ragline.generate import select
@@ -73,6 +74,20 @@ def test_the_sentence_after_the_subject_gets_its_words() -> None:
     window = select.FEATURES.index("window_overlap")
     overlap = select.FEATURES.index("overlap")
     assert by_index[1].features[window] > by_index[1].features[overlap]
+
+
+def test_rare_question_words_weigh_more() -> None:
+    """A question word most candidate sentences share says little about which one answers;
+    one that only a few hold says much."""
+    sentences = [{"tesla", "lab"}, {"tesla", "fire"}, {"tesla", "generators"}]
+    weight = select.rarity({"tesla", "fire"}, sentences)
+    assert sum(weight.values()) == pytest.approx(1.0)
+    assert weight["fire"] > weight["tesla"] > 0
+    rows = select.features("What did Tesla lose in the fire?",
+                           [["Tesla built a lab.", "Tesla lost notes in the fire."]],
+                           np.zeros(2), [1.0])
+    rare = select.FEATURES.index("rare_overlap")
+    assert rows[1, rare] > rows[0, rare] > 0
 
 
 def test_confidence_is_lower_for_a_near_miss(embedder) -> None:

@@ -7,7 +7,8 @@ the question-sentence cosine from the embedding model the index has loaded alrea
 overlap, ranks the answer's sentence first ~0.67 of the time. Adding what a sentence needs to
 answer (a year for "when", a number for "how many", a name for "who") and the words of the
 sentence before it (the answer often follows the sentence that names the subject: "This book
-... promoted uniformitarianism") lifts that to ~0.70-0.72, and the best three hold it 0.84-0.90.
+... promoted uniformitarianism") lifts that to ~0.70-0.72; weighting the shared words by their
+rarity among the candidate sentences to 0.70-0.735, and the best three hold it 0.83-0.905.
 The weights were fitted (conditional logit over each question's sentences) on 600 SQuAD dev
 questions outside the benchmark's fixed sample and tuning split: bench/qa_select.py.
 
@@ -49,9 +50,9 @@ _KINDS = (
 
 #: feature order of WEIGHTS
 FEATURES = ("sim", "overlap", "window_overlap", "first_passage", "passage_score",
-            "has_kind", "lacks_kind", "new_words")
+            "has_kind", "lacks_kind", "new_words", "rare_overlap", "rare_window_overlap")
 #: per unit of each raw feature; fitted by bench/qa_select.py (see the module docstring)
-WEIGHTS = (4.404, 1.786, 2.517, 0.649, 0.22, 0.605, -0.739, 0.292)
+WEIGHTS = (4.709, -0.484, 0.938, 0.607, 0.22, 0.599, -0.731, 0.334, 2.311, 1.518)
 
 
 def answer_kind(question: str) -> str:
@@ -97,22 +98,35 @@ def features(question: str, passages: Sequence[Sequence[str]], sims: np.ndarray,
     kind = answer_kind(question)
     question_words = _question_words(question)  # once, not per sentence
     top = max(passage_scores) if passage_scores else 0.0
+    tokens = [[content_tokens(text) for text in sentences] for sentences in passages]
+    weight = rarity(asked, [w for ss in tokens for w in ss])
     rows: list[list[float]] = []
     at = 0
     for p, sentences in enumerate(passages):
         previous: set[str] = set()
-        for text in sentences:
-            words = content_tokens(text)
+        for text, words in zip(sentences, tokens[p], strict=True):
             shared = len(asked & words) / (len(asked) or 1)
             window = len(asked & (words | previous)) / (len(asked) or 1)
             has = bool(kind) and _shows(kind, text, question_words)
             rows.append([float(sims[at]), shared, window, float(p == 0),
                          float(passage_scores[p] - top) if passage_scores else 0.0,
                          float(has), float(bool(kind) and not has),
-                         math.log1p(len(words - asked))])
+                         math.log1p(len(words - asked)),
+                         sum(weight[w] for w in asked & words),
+                         sum(weight[w] for w in asked & (words | previous))])
             previous = words
             at += 1
     return np.asarray(rows, dtype=np.float64).reshape(-1, len(FEATURES))
+
+
+def rarity(asked: set[str], sentences: Sequence[set[str]]) -> dict[str, float]:
+    """Each question word's share of the question's weight, weighted by how few of the
+    candidate sentences hold it (an IDF over them): a sentence sharing the question's rare
+    words ("uniformitarianism") is likelier its answer than one sharing its common ones."""
+    n = len(sentences)
+    idf = {w: math.log(1 + n / (1 + sum(w in s for s in sentences))) for w in asked}
+    total = sum(idf.values()) or 1.0
+    return {w: v / total for w, v in idf.items()}
 
 
 def similarities(question: str, sentences: Sequence[str], embed: Embed | None) -> np.ndarray:
@@ -140,10 +154,10 @@ def rank(question: str, passages: Sequence[Sequence[str]], embed: Embed | None,
 
 #: logistic P(answerable) over `signals`; fitted by bench/qa_select.py (a rerun there
 #: prints these to within 0.01)
-ANSWERABLE_BIAS = -5.883
-ANSWERABLE_WEIGHTS = {"relevance": -1.489, "top_score": 0.274, "margin": 0.514,
-                      "sent_sim": 5.415, "overlap": -0.661, "window_overlap": 3.117,
-                      "lacks_kind": 0.064}
+ANSWERABLE_BIAS = -6.000
+ANSWERABLE_WEIGHTS = {"relevance": -1.314, "top_score": 0.406, "margin": 0.481,
+                      "sent_sim": 4.679, "overlap": -0.528, "window_overlap": 2.432,
+                      "lacks_kind": 0.213}
 
 
 def signals(ranked: Sequence[Sentence], relevance: float) -> dict[str, float]:

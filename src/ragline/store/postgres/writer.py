@@ -45,11 +45,25 @@ HNSW_LABEL = f"hnsw (m={HNSW_M}, ef_construction={HNSW_EF_CONSTRUCTION})"
 #: 1.00) for a one-off build of ~1.5 s at 10k and ~30% slower ingest after it. 10k keeps the
 #: exact path under ~10 ms, a third of the 30 ms hybrid budget.
 DEFAULT_HNSW_THRESHOLD = 10_000
+#: the most an HNSW build asks for: past maintenance_work_mem a build goes on far slower, on
+#: disk, but a parallel build also takes that much shared memory on the server
+HNSW_BUILD_MEMORY_CAP_KB = 8 * 2**20
 _COPY_CHUNKS = ('COPY chunks (id, chunk_id, document_id, source, ordinal, text, text_hash, '
                 'page, heading, title, start, "end", meta, lex_len, embedding) '
                 "FROM STDIN (FORMAT BINARY)")
 _CHUNK_TYPES = ["int8", "text", "int8", "text", "int4", "text", "text", "int4", "text", "text",
                 "int4", "int4", "jsonb", "int4", "vector"]
+
+
+def build_memory_kb(conn: psycopg.Connection[Any], rows: int, dim: int) -> int:
+    """maintenance_work_mem for an HNSW build of `rows` vectors: the graph in memory (each
+    element's vector plus its 2m level-0 neighbours and overhead, x1.25), never less than
+    the server's own setting and at most `HNSW_BUILD_MEMORY_CAP_KB`."""
+    need = rows * (4 * dim + 2 * HNSW_M * 16 + 200) * 5 // 4 // 1024
+    (current,) = conn.execute(
+        "SELECT setting::bigint FROM pg_settings WHERE name = 'maintenance_work_mem'"
+    ).fetchone() or (65536,)
+    return max(int(current), min(need, HNSW_BUILD_MEMORY_CAP_KB))
 
 
 def doc_record(row: Sequence[Any]) -> DocumentRecord:
@@ -302,9 +316,8 @@ class PostgresWriter:
             return
         (n,) = self._rows("SELECT chunks FROM lexical_stats")[0]
         if n >= threshold:
-            # the graph of 100k 384-d vectors needs ~200 MB; past maintenance_work_mem the
-            # build goes on much slower, on disk
-            self._conn.execute("SET LOCAL maintenance_work_mem = '512MB'")
+            self._conn.execute("SELECT set_config('maintenance_work_mem', %s, true)",
+                               (f"{build_memory_kb(self._conn, n, int(self._info['dim']))}kB",))
             self._conn.execute(
                 f"CREATE INDEX IF NOT EXISTS {HNSW_INDEX} ON chunks USING hnsw "
                 f"(embedding vector_ip_ops) WITH (m = {HNSW_M}, "
