@@ -15,6 +15,8 @@ import subprocess
 from pathlib import Path
 from types import TracebackType
 
+from ragline.testing import reaper
+
 #: the gRPC/internal ports of the standalone, all set to free ports (template key names)
 PORT_KEYS = ("etcd_port", "proxy_port", "proxy_internal_port", "root_coord_port",
              "query_coord_port", "query_node_port", "index_coord_port", "index_node_port",
@@ -82,6 +84,8 @@ class MilvusTestServer:
         try:
             server.start()
             server.wait_started(timeout=int(self.timeout * 1000))
+            if self.pid is not None:
+                reaper.watch(self.pid, grace=5.0)  # stopped even if this process is killed
         except Exception as exc:
             self.stop()
             raise MilvusServerError(f"Milvus did not start: {exc}\n{self._log_tail()}") from exc

