@@ -24,6 +24,7 @@ from ragline.store.lexical import Bm25Settings
 from ragline.store.local import LocalStore
 from ragline.store.postgres import PostgresStore, filtered
 from ragline.store.postgres.lexical import SHIFT, BlockChanges
+from ragline.store.postgres.writer import HNSW_BUILD_MEMORY_CAP_KB, build_memory_kb
 from ragline.testing.postgres import PostgresServer
 
 DIM = 24
@@ -554,3 +555,15 @@ def test_wrong_password_is_one_line_without_the_password(postgres_server: Postgr
         assert store.location.startswith(f"postgresql://{postgres_server.user}@127.0.0.1:")
     finally:
         store.close()
+
+
+def test_the_hnsw_build_gets_memory_for_its_graph(postgres_url: str) -> None:
+    """Past maintenance_work_mem an HNSW build goes on on disk, far slower: the writer asks
+    for what the graph needs, never less than the server's own setting, and not without end."""
+    with psycopg.connect(postgres_url) as conn:
+        (server_kb,) = conn.execute("SELECT setting::bigint FROM pg_settings "
+                                    "WHERE name = 'maintenance_work_mem'").fetchone()
+        assert build_memory_kb(conn, 1_000, 384) == server_kb  # a small graph: as it is
+        million = build_memory_kb(conn, 1_000_000, 384)
+        assert 2 * 2**20 < million < 3 * 2**20  # ~2.7 GB for 1M x 384 (bench/scale.py)
+        assert build_memory_kb(conn, 10**9, 384) == HNSW_BUILD_MEMORY_CAP_KB
