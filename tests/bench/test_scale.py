@@ -42,4 +42,7 @@ def test_scale_bench_at_20k(tmp_path: Path, milvus_server, postgres_url: str) ->
     assert rows["local-ann"]["recall"] >= 0.95 and rows["local-ann"]["recall_f"] >= 0.95
     assert rows["milvus"]["index"].startswith("milvus HNSW") and rows["milvus"]["recall"] > 0.8
     assert rows["postgresql"]["recall_f"] >= 0.95  # the filtered path scans exactly
+    # loaded exact, HNSW built once after the load (the build column), ef_search 256
+    assert rows["postgresql"]["index"].startswith("hnsw") and rows["postgresql"]["build_s"] > 0
+    assert rows["postgresql"]["recall"] > 0.9
     assert all(len(r["dense"]) == 20 and r["disk_mb"] >= 0 for r in rows.values())
