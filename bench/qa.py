@@ -39,9 +39,9 @@ words 1.00, 0 unsupported markers, cited passage holds a gold answer 0.89 / 0.86
 Tuning split (`--tune --limit 100 --unanswerable 40`): 0.40 answers 0.86 and abstains on
 0.675 there (0.35: 0.89 / 0.625). The run before (NONE allowed, no rarity features, 0.35):
 holds gold 0.625 / 0.405, F1 0.152 / 0.383, answered 0.825 / 0.845, abstained 0.65.
-`--cold 5` (load ~0.8): first token 2.93 s median, process 3.69 s. On 60 tuning questions, 1 / 2 / 3 best
-sentences in the prompt: `--short` F1 0.423 / 0.476 / 0.447, the quoted sentence holds gold
-0.65 / 0.65 / 0.633, first token 0.9 / 1.1 / 1.5 s.
+`--cold 5` (load ~0.8): first token 2.93 s median, process 3.69 s. On 60 tuning questions,
+1 / 2 / 3 best sentences in the prompt: `--short` F1 0.423 / 0.476 / 0.447, the quoted
+sentence holds gold 0.65 / 0.65 / 0.633, first token 0.9 / 1.1 / 1.5 s.
 
 Before the selector (extractive answers, the model choosing among each passage's 2 most
 similar sentences; load 4-9):
