@@ -9,7 +9,7 @@ folder's config.toml (`[llm]` table) > defaults.
     gguf = "/models/any.gguf"          # embedded: a GGUF path, or qwen2.5-coder-0.5b / smollm2
     k = 5
     min_score = 0.35
-    min_confidence = 0.35              # abstain when the passages seem not to answer
+    min_confidence = 0.40              # abstain when the passages seem not to answer
     sentences = 2                      # at most this many sentences a passage in the prompt
 """
 
