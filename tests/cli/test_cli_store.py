@@ -132,10 +132,10 @@ def test_unreachable_database_is_one_line(postgres_server, tmp_path: Path) -> No
     assert "not-the-password" not in r.stderr and "password" in r.stderr.lower()
 
 
-def test_milvus_store_end_to_end(docs: Path, index: Path, milvus_server,
+def test_milvus_store_end_to_end(docs: Path, index: Path, milvus_server, smollm2: Path,
                                  tmp_path: Path) -> None:
-    """ingest --store milvus:// --index DIR, search --where, status --check: the same hits
-    as the local index, the catalog in the folder, the vectors in Milvus."""
+    """ingest --store milvus:// --index DIR, search --where, status --check, ask --where: the
+    same hits as the local index, the catalog in the folder, the vectors in Milvus."""
     folder = tmp_path / "milvus-idx"
     for part, team in ((docs / "legal", "legal"), (docs / "notes.txt", "ops")):
         r = run("ingest", part, "--index", folder, "--store", milvus_server.url, "--meta",
@@ -151,6 +151,15 @@ def test_milvus_store_end_to_end(docs: Path, index: Path, milvus_server,
     assert checked.returncode == 0, checked.stdout
     text = " ".join(checked.stdout.split())
     assert "HNSW" in text and "ok: catalog, vectors and postings agree" in text
+    asked = run("ask", "When does the kettle whistle?", "--json", "--index", folder, "--store",
+                milvus_server.url, "--where", 'team == "ops"', "--model", "smollm2",
+                "--threads", "1", "--max-tokens", "12", "--min-confidence", "0")
+    assert asked.returncode == 0, asked.stderr
+    answer = json.loads(asked.stdout)
+    assert not answer["abstained"] and answer["mode"] == "extractive", answer
+    [cited] = answer["citations"]
+    assert cited["source"].endswith("notes.txt") and answer["span"] in cited["text"]
+    assert all(h["source"].endswith("notes.txt") for h in answer["retrieved"])
 
 
 def test_unreachable_milvus_is_one_line(index: Path) -> None:
