@@ -216,7 +216,7 @@ def postgres(work: Path, url: str | None) -> Iterator[tuple[IndexStore, dict[str
         server = PostgresServer(work / "pg", settings={
             "shared_buffers": "1GB", "maintenance_work_mem": "1GB", "max_wal_size": "8GB"})
         url = server.start().create_database("scale")
-    pid = int((server.data_dir / "postmaster.pid").read_text().split()[0]) if server else 0
+    pid = server.postmaster_pid if server else 0
     # loaded exact, then HNSW built once at full size by the next commit (the build the table
     # times): inserting into a growing graph ran at ~480 vectors/s past 250k
     stores = [PostgresStore(url, hnsw_threshold=10**12)]

@@ -16,8 +16,7 @@ from ragline.testing.postgres import OS_USER, PostgresError, PostgresServer
 
 def _server_processes(server: PostgresServer) -> list[psutil.Process]:
     """The postmaster and its children (checkpointer, walwriter, ...): all of this data dir."""
-    pid = int((server.data_dir / "postmaster.pid").read_text().split()[0])
-    postmaster = psutil.Process(pid)
+    postmaster = psutil.Process(server.postmaster_pid)
     return [postmaster, *postmaster.children(recursive=True)]
 
 
@@ -82,8 +81,7 @@ def test_stop_leaves_no_server_process(tmp_path: Path) -> None:
     with PostgresServer(tmp_path / "pg") as server:
         # the postmaster first; a backend of a connection just closed may still be exiting
         procs = [p for p in _server_processes(server) if _alive(p)]
-        assert len(procs) > 1 and procs[0].pid == int(
-            (server.data_dir / "postmaster.pid").read_text().split()[0])
+        assert len(procs) > 1 and procs[0].pid == server.postmaster_pid
         if os.geteuid() == 0:  # postgres refuses root: it must run as the unprivileged user
             assert {p.username() for p in procs} == {OS_USER}
         url = server.url

@@ -55,8 +55,7 @@ def test_a_killed_test_run_leaves_no_postgres_behind(tmp_path: Path) -> None:
         import json, sys, threading
         from ragline.testing.postgres import PostgresServer
         server = PostgresServer({str(tmp_path / "pg")!r}).start()
-        pid = int((server.data_dir / "postmaster.pid").read_text().split()[0])
-        print(json.dumps({{"pid": pid}}), flush=True)
+        print(json.dumps({{"pid": server.postmaster_pid}}), flush=True)
         threading.Event().wait()  # until killed
     """)
     owner = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)

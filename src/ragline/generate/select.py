@@ -99,7 +99,7 @@ def features(question: str, passages: Sequence[Sequence[str]], sims: np.ndarray,
     question_words = _question_words(question)  # once, not per sentence
     top = max(passage_scores) if passage_scores else 0.0
     tokens = [[content_tokens(text) for text in sentences] for sentences in passages]
-    weight = rarity(asked, [w for ss in tokens for w in ss])
+    weight = rarity(asked, [words for ss in tokens for words in ss])
     rows: list[list[float]] = []
     at = 0
     for p, sentences in enumerate(passages):

@@ -82,7 +82,7 @@ class PostgresServer:
     def running(self) -> bool:
         """Whether the postmaster named in the pid file lives (a killed one leaves the file)."""
         try:
-            return psutil.Process(self._postmaster_pid()).status() != psutil.STATUS_ZOMBIE
+            return psutil.Process(self.postmaster_pid).status() != psutil.STATUS_ZOMBIE
         except (FileNotFoundError, IndexError, ValueError, psutil.NoSuchProcess):
             return False
 
@@ -117,7 +117,7 @@ class PostgresServer:
                 if attempt == 2 or "already in use" not in self._log()[log_size:]:
                     raise
         atexit.register(self.stop)  # no server outlives an interrupted script ...
-        reaper.watch(self._postmaster_pid(), signal.SIGINT)  # ... nor a killed one (fast stop)
+        reaper.watch(self.postmaster_pid, signal.SIGINT)  # ... nor a killed one (fast stop)
         try:
             self._wait_ready()
             if fresh:
@@ -138,10 +138,12 @@ class PostgresServer:
         try:
             self._run("pg_ctl", "stop", "-w", "-t", str(int(self.timeout)), "-m", mode)
         except PostgresError:
-            os.kill(self._postmaster_pid(), signal.SIGKILL)  # its children exit with it
+            os.kill(self.postmaster_pid, signal.SIGKILL)  # its children exit with it
             raise
 
-    def _postmaster_pid(self) -> int:
+    @property
+    def postmaster_pid(self) -> int:
+        """The pid in the cluster's pid file (FileNotFoundError when it is not running)."""
         return int((self.data_dir / "postmaster.pid").read_text().split()[0])
 
     def create_database(self, name: str, *, owner: str | None = None,
