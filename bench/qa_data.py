@@ -19,6 +19,7 @@ EXAMPLE = REPO / "src" / "ragline" / "data" / "example"
 UNANSWERABLE_SEED = 11
 UNANSWERABLE_TUNE = 40  # the first 40 of the set tune the threshold ...
 UNANSWERABLE_REPORT = 100  # ... the next 100 are reported (all 140 are out of the index)
+JUDGE_HELD_OUT, JUDGE_SEED = 8, 5  # articles the answer-sentence judge never trains on
 
 
 # data --------------------------------------------------------------------------------------
@@ -71,6 +72,19 @@ def unanswerable(n: int, tune: bool, sample_n: int, seed: int) -> tuple[list[dic
                                        UNANSWERABLE_SEED, exclude=keep)
     part = chosen[:UNANSWERABLE_TUNE] if tune else chosen[UNANSWERABLE_TUNE:]
     return part[:n], removed
+
+
+def judge_split() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(training questions of the answer-sentence judge, questions of its held-out articles):
+    neither holds a question of the fixed sample or the tuning split, nor one about their
+    paragraphs or the unanswerable set's removed passages (bench/train_judge.py)."""
+    fixed, tune = sample_questions(200, 2026), sample_questions(200, 2026, True)
+    _, removed = unanswerable(UNANSWERABLE_REPORT, False, 200, 2026)
+    blocked = {q["gold_passage_id"] for q in fixed + tune} | set(removed)
+    held = set(random.Random(JUDGE_SEED).sample(sorted({q["title"] for q in fixed}),
+                                                JUDGE_HELD_OUT))
+    pool = [q for q in all_questions() if q["gold_passage_id"] not in blocked]
+    return ([q for q in pool if q["title"] not in held], [q for q in pool if q["title"] in held])
 
 
 def holdout_index(path: Path, removed: list[str]) -> Index:

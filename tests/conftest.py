@@ -39,6 +39,17 @@ def embedder():
 
 
 @pytest.fixture(scope="session")
+def judge():
+    """The packaged answer-sentence cross-encoder (exported once, then cached)."""
+    from ragline.embed.cross import CrossEncoder
+    from ragline.embed.factory import DEFAULT_MODEL, PACKAGED
+
+    model = CrossEncoder(PACKAGED[DEFAULT_MODEL]())
+    model.warmup()
+    return model
+
+
+@pytest.fixture(scope="session")
 def smollm2() -> Path:
     """SmolLM2-135M's GGUF (a test dependency): fast LLM plumbing for generate/ and serve/."""
     from ragline.errors import RaglineError

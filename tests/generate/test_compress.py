@@ -31,9 +31,10 @@ def test_keeps_the_best_sentences_in_their_order() -> None:
     assert len(choose(ranked, 9)) == 4  # a passage with fewer sentences keeps them all
 
 
-def test_the_caps_per_passage_and_overall() -> None:
+def test_the_caps_per_passage_and_overall(embedder, judge) -> None:
     ranked = select.rank("Which state was the lab in, New Jersey?",
-                         [split_sentences(PASSAGE), split_sentences(OTHER)], None)
+                         [split_sentences(PASSAGE), split_sentences(OTHER)], embedder.embed,
+                         (), judge.score)
     assert texts(choose(ranked, 2, budget=1)) == ["The lab was in New Jersey."]
     one_each = choose(ranked, 1)
     assert [s.passage for s in one_each] == [0, 1]

@@ -104,6 +104,29 @@ def test_confidence_is_lower_for_a_near_miss(embedder) -> None:
     assert select.confidence(select.signals([], 0.3)) < no
 
 
+def test_the_judge_reads_every_sentence_once(embedder, judge) -> None:
+    """The cross-encoder's score of each sentence is its "judge" feature, in one call; the
+    best sentence's is a signal of whether the passages answer at all."""
+    passages = [split_sentences(TESLA), split_sentences(LAB)]
+    calls: list[int] = []
+
+    def counted(question, sentences):
+        calls.append(len(sentences))
+        return judge.score(question, sentences)
+
+    q = "When did Tesla move to New York?"
+    ranked = select.rank(q, passages, embedder.embed, [1.0, 0.8], counted)
+    assert calls == [6]
+    column = select.FEATURES.index("judge")
+    by_text = {s.text: s.features[column] for s in ranked}
+    flat = [t for ss in passages for t in ss]
+    assert [by_text[t] for t in flat] == pytest.approx(judge.score(q, flat).tolist(), abs=1e-5)
+    assert ranked[0].text == "He moved to New York in 1884 to work for Edison."
+    assert select.signals(ranked, 0.6)["judge"] == pytest.approx(ranked[0].features[column])
+    without = select.rank(q, passages, embedder.embed, [1.0, 0.8])
+    assert all(s.features[column] == 0.0 for s in without)
+
+
 @pytest.mark.parametrize("relevance", [0.0, 1.0])
 def test_signals_are_the_answerable_model_inputs(relevance: float) -> None:
     ranked = select.rank("When did Tesla move?", [split_sentences(TESLA)], None)

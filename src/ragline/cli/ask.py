@@ -6,7 +6,7 @@ import contextlib
 import json
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -66,6 +66,7 @@ def _asker(index: Path | None, store: str | None, where: str | None, k: int | No
         idx.close()
         raise
     _preload(backend)
+    _warm_judge()
     return Asker(idx, backend, k=cfg.k, min_score=cfg.min_score, stream=stream,
                  concise=short, where=where, extractive=not free,
                  min_confidence=cfg.min_confidence, per_passage=cfg.sentences)
@@ -75,14 +76,28 @@ def _preload(backend: object) -> None:
     """Load the embedded LLM (~3 s) while the question is embedded and searched; a failure
     here is raised again, with its message, by the first `generate`."""
     load = getattr(backend, "load", None)
-    if load is None:
-        return
+    if load is not None:
+        _in_background("ragline-llm-preload", load)
 
-    def work() -> None:
+
+def _warm_judge() -> None:
+    """Load the answer-sentence cross-encoder (~0.3 s; its one-time export ~5 s) while the
+    question is searched: it ranks the passages' sentences before the model is asked."""
+    from ragline.generate.factory import packaged_cross_encoder
+
+    model = packaged_cross_encoder()
+    if model is not None:
+        _in_background("ragline-judge-warmup", model.warmup)
+
+
+def _in_background(name: str, work: Callable[[], object]) -> None:
+    """Run `work` in a daemon thread; what fails there fails again where it is needed."""
+
+    def run() -> None:
         with contextlib.suppress(Exception):
-            load()
+            work()
 
-    threading.Thread(target=work, name="ragline-llm-preload", daemon=True).start()
+    threading.Thread(target=run, name=name, daemon=True).start()
 
 
 def _close(asker: Asker) -> None:

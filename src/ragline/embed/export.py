@@ -19,6 +19,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ragline.errors import RaglineError
 from ragline.fsutil import atomic_write, file_lock, file_sha256
 from ragline.paths import cache_home
@@ -101,14 +103,21 @@ def read_verified(folder: Path, variant: str) -> Path | None:
 
 
 def ensure_export(model_dir: str | Path, variant: str = "fp32",
-                  exclude: tuple[str, ...] = ()) -> Path:
+                  exclude: tuple[str, ...] = (), adapter: Path | None = None) -> Path:
     """The verified ONNX model file of `model_dir`, exported (and for int8 quantised) if the cache
-    has no sound copy. Concurrent processes wait on a lock and reuse the first one's work."""
+    has no sound copy. Concurrent processes wait on a lock and reuse the first one's work.
+
+    With an `adapter` (low-rank deltas, see `merge_adapter`; fp32 only) the export is of the
+    model with the deltas merged in, keyed by the adapter file's hash."""
     if variant not in VARIANTS:
         raise ValueError(f"ONNX variant must be one of {', '.join(VARIANTS)}, not {variant!r}")
+    if adapter is not None and variant != "fp32":
+        raise ValueError("an adapter is merged into the fp32 export only")
     model_dir = Path(model_dir)
     folder = export_dir(model_dir)
     key = variant if not exclude else f"{variant}-{_sha256(','.join(exclude).encode())[:8]}"
+    if adapter is not None:
+        key = f"{variant}-adapter-{file_sha256(adapter)[:12]}"
     found = read_verified(folder, key)
     if found is not None:
         return found
@@ -116,19 +125,21 @@ def ensure_export(model_dir: str | Path, variant: str = "fp32",
     with file_lock(folder / "lock"):
         found = read_verified(folder, key)  # another process may have built it meanwhile
         if found is None:
-            build(model_dir, folder, key, exclude)
+            build(model_dir, folder, key, exclude, adapter)
             found = read_verified(folder, key)
     if found is None:
         raise RaglineError(f"the ONNX export in {folder} does not verify after rebuilding it")
     return found
 
 
-def build(model_dir: Path, folder: Path, key: str, exclude: tuple[str, ...] = ()) -> None:
-    """Write one variant ("fp32", or "int8" plus a hash of `exclude`) and its manifest (last)."""
+def build(model_dir: Path, folder: Path, key: str, exclude: tuple[str, ...] = (),
+          adapter: Path | None = None) -> None:
+    """Write one variant ("fp32", "fp32-adapter-<hash>", or "int8" plus a hash of `exclude`)
+    and its manifest (last)."""
     _manifest(folder, key).unlink(missing_ok=True)  # unvouched while the file is replaced
     target = folder / f"model-{key}.onnx"
-    if key == "fp32":
-        atomic_write(target, lambda tmp: export_fp32(model_dir, tmp))
+    if key == "fp32" or adapter is not None:
+        atomic_write(target, lambda tmp: export_fp32(model_dir, tmp, adapter))
     else:
         if read_verified(folder, "fp32") is None:  # the caller holds the folder's lock
             build(model_dir, folder, "fp32")
@@ -141,9 +152,41 @@ def build(model_dir: Path, folder: Path, key: str, exclude: tuple[str, ...] = ()
                  lambda tmp: tmp.write_text(json.dumps(record, indent=2)))
 
 
-def export_fp32(model_dir: Path, dest: Path) -> None:
+def read_adapter(path: Path) -> dict[str, np.ndarray]:
+    """An adapter file's arrays: `<module>.lora_A` (rank x in), `<module>.lora_B` (out x
+    rank) for linear layers of the encoder, and whatever else its user keeps beside them."""
+    try:
+        with np.load(path) as data:
+            return {name: data[name] for name in data.files}
+    except (OSError, ValueError) as e:
+        raise RaglineError(f"{path}: not a readable adapter ({e})") from None
+
+
+def merge_adapter(model: Any, arrays: dict[str, np.ndarray]) -> int:
+    """Add each low-rank delta B @ A to its linear layer's weight in place (what LoRA
+    training learned, folded in so the graph is the plain model's); returns how many."""
+    import torch
+
+    modules = dict(model.named_modules())
+    merged = 0
+    for name in (n.removesuffix(".lora_A") for n in arrays if n.endswith(".lora_A")):
+        layer = modules.get(name)
+        if layer is None or not hasattr(layer, "weight"):
+            raise RaglineError(f"adapter: the model has no linear layer {name!r}")
+        delta = torch.from_numpy(arrays[f"{name}.lora_B"].astype(np.float32)
+                                 @ arrays[f"{name}.lora_A"].astype(np.float32))
+        if tuple(delta.shape) != tuple(layer.weight.shape):
+            raise RaglineError(f"adapter: {name} is {tuple(layer.weight.shape)} in the model, "
+                               f"{tuple(delta.shape)} in the adapter")
+        with torch.no_grad():
+            layer.weight += delta
+        merged += 1
+    return merged
+
+
+def export_fp32(model_dir: Path, dest: Path, adapter: Path | None = None) -> None:
     """Trace the reference model (eager attention, masked mean pooling and L2 norm inside the
-    graph) with dynamic batch and sequence axes."""
+    graph) with dynamic batch and sequence axes; with an adapter merged in first."""
     try:
         import torch
         from transformers import AutoModel
@@ -157,6 +200,8 @@ def export_fp32(model_dir: Path, dest: Path) -> None:
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     model = AutoModel.from_pretrained(str(model_dir), attn_implementation="eager")
+    if adapter is not None:
+        merge_adapter(model, read_adapter(adapter))
     model.eval()
 
     class Pooled(torch.nn.Module):

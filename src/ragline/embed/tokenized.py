@@ -35,6 +35,17 @@ def spread(groups: list[list[int]], streams: int) -> list[list[int]]:
     return groups
 
 
+def pack(seqs: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, attention mask), padded to the longest sequence in the batch."""
+    width = max(len(seq) for seq in seqs)
+    ids = np.zeros((len(seqs), width), dtype=np.int64)
+    mask = np.zeros((len(seqs), width), dtype=np.int64)
+    for row, seq in enumerate(seqs):
+        ids[row, : len(seq)] = seq
+        mask[row, : len(seq)] = 1
+    return ids, mask
+
+
 class TokenBatchEmbedder(BatchEmbedder):
     """Reads only config.json when built: opening an index, `status` or a lexical search
     load neither the tokenizer nor the model."""
@@ -82,16 +93,7 @@ class TokenBatchEmbedder(BatchEmbedder):
             out.append(np.asarray(seq, dtype=np.int64))
         return out
 
-    @staticmethod
-    def _pack(seqs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """Pad to the longest sequence in the batch."""
-        width = max(len(seq) for seq in seqs)
-        ids = np.zeros((len(seqs), width), dtype=np.int64)
-        mask = np.zeros((len(seqs), width), dtype=np.int64)
-        for row, seq in enumerate(seqs):
-            ids[row, : len(seq)] = seq
-            mask[row, : len(seq)] = 1
-        return ids, mask
+    _pack = staticmethod(pack)
 
     def _encode(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """Tokenize, truncate and pad to the longest text in the batch."""

@@ -45,8 +45,9 @@ from ragline.generate.base import (
     LLMError,
     Message,
 )
-from ragline.generate.factory import DEFAULT_MIN_CONFIDENCE, DEFAULT_MIN_SCORE
+from ragline.generate.factory import DEFAULT_MIN_CONFIDENCE, DEFAULT_MIN_SCORE, packaged_judge
 from ragline.generate.prompt import CONCISE_PREFILL, build_messages, concise_messages
+from ragline.generate.select import Judge
 from ragline.types import Hit, SearchResult
 
 ABSTAIN_TEXT = "I cannot answer that from the documents."
@@ -169,7 +170,7 @@ class Asker:
                  where: str | Mapping[str, Any] | None = None, extractive: bool = True,
                  per_passage: int = quote.PER_PASSAGE,
                  min_confidence: float = DEFAULT_MIN_CONFIDENCE,
-                 budget: int | None = None) -> None:
+                 budget: int | None = None, judge: Judge | None = None) -> None:
         self.index = index
         self.where = where  # a metadata filter every search of this asker applies
         self.backend = backend
@@ -187,6 +188,8 @@ class Asker:
         self.budget = budget if budget is not None else (
             quote.BUDGET_SHORT if concise else quote.BUDGET_SENTENCE)
         self.history: list[tuple[str, str]] = []  # (question, answer) of earlier chat turns
+        #: scores each sentence for the question (select.py); the packaged one by default
+        self.judge = judge if judge is not None else packaged_judge()
 
     def retrieve(self, question: str, follow_up: bool) -> list[Hit]:
         """Search the question; in a chat, also the question joined to the previous one, so a
@@ -285,7 +288,7 @@ class Asker:
         is not a quote (a server that ignores grammars)."""
         embed = getattr(getattr(self.index, "embedder", None), "embed", None)
         prepared = quote.prepare(question, hits, history, self.per_passage, embed,
-                                 self.budget, relevance)
+                                 self.budget, relevance, self.judge)
         if prepared.confidence < self.min_confidence:
             return quote.unanswered(prepared)  # the model is not asked (see generate/quote)
         stream = on_text if self.concise else None

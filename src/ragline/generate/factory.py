@@ -17,11 +17,16 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, fields
+from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ragline.errors import RaglineError
 from ragline.generate.base import GenerationOptions, LLMBackend
+
+if TYPE_CHECKING:
+    from ragline.embed.cross import CrossEncoder
+    from ragline.generate.select import Judge
 
 try:
     import tomllib
@@ -132,3 +137,23 @@ def create_backend(cfg: AskConfig) -> LLMBackend:
     name, path = resolve_model(cfg.gguf)
     return EmbeddedBackend(path, name=name, n_ctx=cfg.n_ctx, n_threads=cfg.threads,
                            options=options)
+
+
+@lru_cache(maxsize=1)
+def packaged_cross_encoder() -> CrossEncoder | None:
+    """The answer-sentence cross-encoder (embed/cross.py) every asker of this process shares;
+    None where the packaged encoder is not installed (sentences are then ranked without it).
+    Its model loads on first use, or on `warmup`."""
+    from ragline.embed.cross import CrossEncoder
+    from ragline.embed.factory import DEFAULT_MODEL, PACKAGED
+
+    try:
+        return CrossEncoder(PACKAGED[DEFAULT_MODEL]())
+    except RaglineError:
+        return None
+
+
+def packaged_judge() -> Judge | None:
+    """What select.py ranks sentences with: the packaged cross-encoder's `score`."""
+    model = packaged_cross_encoder()
+    return model.score if model is not None else None

@@ -1,7 +1,8 @@
 """One extractive answer: rank the passages' sentences, decide whether they answer at all,
 quote a span under a grammar.
 
-The passages' sentences are ranked by how likely each holds the answer (generate/select.py);
+The passages' sentences are ranked by how likely each holds the answer (generate/select.py,
+with the cross-encoder of embed/cross.py reading each with the question);
 when even the best one is unlikely to (`confidence` under the threshold), the answer is an
 abstention and the model is not asked. Otherwise the prompt shows the best BUDGET_* sentences
 and the grammar (generate/extractive.py) lets the model write only a run of those words. It
@@ -30,7 +31,7 @@ from ragline.generate import select
 from ragline.generate.base import GenerationStats, Message
 from ragline.generate.compress import choose, split_sentences
 from ragline.generate.prompt import extract_messages, shown_text
-from ragline.generate.select import Embed
+from ragline.generate.select import Embed, Judge
 from ragline.types import Hit
 
 NONE_REPLIES = ex.NONE_REPLIES
@@ -38,10 +39,11 @@ PER_PASSAGE = 2  # sentences of each passage in the prompt (0: whole passages)
 #: the most sentences over all passages in the prompt. The sentence answer shows the best one
 #: (the model only picks the words to highlight): on 100 SQuAD tuning questions the best
 #: sentence held a gold answer 0.70 of the time, the sentence the model quoted from out of
-#: the best 2 0.64. The short answer lets the model pick from the best 2: `--short` F1 on 60
-#: tuning questions 0.423 / 0.476 / 0.447 with 1 / 2 / 3 sentences (bench/qa.py).
+#: the best 2 0.64. The short answer too, since the cross-encoder ranks the sentences
+#: (select.py): `--short` F1 on the 100 tuning questions 0.504 with the best sentence, 0.471
+#: with the best 2, first token p50 0.84 / 1.31 s (before it, on 60: 0.423 / 0.476).
 BUDGET_SENTENCE = 1
-BUDGET_SHORT = 2
+BUDGET_SHORT = 1
 SPAN_PIECES = 32  # the longest quote, in streamed pieces (about tokens)
 TOP_LOGPROBS = 10
 
@@ -61,25 +63,25 @@ class Prepared:
     signals: dict[str, float] = field(default_factory=dict)
 
 
-def rank_hits(question: str, hits: Sequence[Hit], embed: Embed | None
-              ) -> tuple[list[str], list[select.Sentence]]:
+def rank_hits(question: str, hits: Sequence[Hit], embed: Embed | None,
+              judge: Judge | None = None) -> tuple[list[str], list[select.Sentence]]:
     """(the passages as shown to the model, their sentences ranked): what `prepare` and the
     fit of select.py's weights (bench/qa_select.py) both rank, so they cannot drift apart."""
     shown = [shown_text(h.text) for h in hits]
     ranked = select.rank(question, [split_sentences(t) for t in shown], embed,
-                         [h.score for h in hits])
+                         [h.score for h in hits], judge)
     return shown, ranked
 
 
 def prepare(question: str, hits: Sequence[Hit], history: Sequence[Message],
             per_passage: int, embed: Embed | None, budget: int = BUDGET_SHORT,
-            relevance: float = 0.0) -> Prepared:
+            relevance: float = 0.0, judge: Judge | None = None) -> Prepared:
     """Rank the passages' sentences, score the best, and build the prompt from the best
     `budget` (at most `per_passage` a passage; 0: whole passages). `relevance` is the best
     passage's dense cosine. A quote may not run from one kept sentence into the next: they
     need not be neighbours in the passage, and a citation must hold the quote's words in a
     row."""
-    shown, ranked = rank_hits(question, hits, embed)
+    shown, ranked = rank_hits(question, hits, embed, judge)
     if per_passage > 0 and ranked:
         chosen = choose(ranked, per_passage, budget)
         units = [(s.passage, s.text) for s in chosen]

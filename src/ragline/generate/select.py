@@ -1,16 +1,19 @@
 """Answer-sentence selection: which sentences of the retrieved passages most likely hold the
-answer, scored by a small linear model over cheap features.
+answer, scored by a small linear model over cheap features and a cross-encoder's score.
 
 Why: Qwen 0.5B picks the wrong sentence when shown several passages (its quote's sentence held
 a SQuAD gold answer 0.54 of the time, against 0.91 for "some sentence shown holds it"), while
 the question-sentence cosine from the embedding model the index has loaded already, plus word
 overlap, ranks the answer's sentence first ~0.67 of the time. Adding what a sentence needs to
-answer (a year for "when", a number for "how many", a name for "who") and the words of the
+answer (a year for "when", a number for "how many", a name for "who"), the words of the
 sentence before it (the answer often follows the sentence that names the subject: "This book
-... promoted uniformitarianism") lifts that to ~0.70-0.72; weighting the shared words by their
-rarity among the candidate sentences to 0.70-0.735, and the best three hold it 0.83-0.905.
-The weights were fitted (conditional logit over each question's sentences) on 600 SQuAD dev
-questions outside the benchmark's fixed sample and tuning split: bench/qa_select.py.
+... promoted uniformitarianism") and weighting the shared words by their rarity among the
+candidate sentences lifts that to 0.70-0.735. The cosine compares two vectors made apart, so
+a sentence about the question's subject scores as high as the one that answers it; the
+cross-encoder (`judge`: embed/cross.py, question and sentence read together) lifts the best
+sentence to 0.76 (fixed sample) / 0.81 (tuning split) / ~0.78 (articles neither it nor these
+weights saw). The weights were fitted (conditional logit over each question's sentences) on
+600 SQuAD dev questions of the 8 articles the judge never trained on (bench/qa_select.py).
 
 The same features of the best sentence also say whether the passages answer at all
 (`confidence`), before the model is asked: a hard unanswerable question (its own passage gone,
@@ -31,6 +34,8 @@ import numpy as np
 from ragline.generate.citations import content_tokens
 
 Embed = Callable[[Sequence[str]], np.ndarray]  # L2-normalised rows, one per text
+#: a cross-encoder's score of each sentence for the question (embed/cross.py): higher answers
+Judge = Callable[[str, Sequence[str]], np.ndarray]
 
 _YEAR = re.compile(r"\b(1\d{3}|20\d{2})s?\b|\bcentur(y|ies)\b|\b(January|February|March|April"
                    r"|May|June|July|August|September|October|November|December)\b")
@@ -50,9 +55,10 @@ _KINDS = (
 
 #: feature order of WEIGHTS
 FEATURES = ("sim", "overlap", "window_overlap", "first_passage", "passage_score",
-            "has_kind", "lacks_kind", "new_words", "rare_overlap", "rare_window_overlap")
+            "has_kind", "lacks_kind", "new_words", "rare_overlap", "rare_window_overlap",
+            "judge")
 #: per unit of each raw feature; fitted by bench/qa_select.py (see the module docstring)
-WEIGHTS = (4.709, -0.484, 0.938, 0.607, 0.22, 0.599, -0.731, 0.334, 2.311, 1.518)
+WEIGHTS = (2.429, -1.471, -0.215, 0.6, 0.229, 0.457, -0.595, 0.368, 1.16, 2.321, 0.62)
 
 
 def answer_kind(question: str) -> str:
@@ -91,9 +97,10 @@ class Sentence:
 
 
 def features(question: str, passages: Sequence[Sequence[str]], sims: np.ndarray,
-             passage_scores: Sequence[float]) -> np.ndarray:
+             passage_scores: Sequence[float], judged: np.ndarray | None = None) -> np.ndarray:
     """One row of FEATURES per sentence, passages flattened in order. `sims` are the
-    question-sentence cosines; `passage_scores` the retriever's, relative to the best."""
+    question-sentence cosines; `passage_scores` the retriever's, relative to the best;
+    `judged` the cross-encoder's scores (0 without one)."""
     asked = content_tokens(question)
     kind = answer_kind(question)
     question_words = _question_words(question)  # once, not per sentence
@@ -113,7 +120,8 @@ def features(question: str, passages: Sequence[Sequence[str]], sims: np.ndarray,
                          float(has), float(bool(kind) and not has),
                          math.log1p(len(words - asked)),
                          sum(weight[w] for w in asked & words),
-                         sum(weight[w] for w in asked & (words | previous))])
+                         sum(weight[w] for w in asked & (words | previous)),
+                         float(judged[at]) if judged is not None else 0.0])
             previous = words
             at += 1
     return np.asarray(rows, dtype=np.float64).reshape(-1, len(FEATURES))
@@ -139,13 +147,15 @@ def similarities(question: str, sentences: Sequence[str], embed: Embed | None) -
 
 
 def rank(question: str, passages: Sequence[Sequence[str]], embed: Embed | None,
-         passage_scores: Sequence[float] = ()) -> list[Sentence]:
+         passage_scores: Sequence[float] = (), judge: Judge | None = None) -> list[Sentence]:
     """Every sentence of the passages, best answer candidate first (stable on ties)."""
     flat = [(p, i, s) for p, ss in enumerate(passages) for i, s in enumerate(ss)]
     if not flat:
         return []
-    sims = similarities(question, [s for _, _, s in flat], embed)
-    rows = features(question, passages, sims, list(passage_scores))
+    texts = [s for _, _, s in flat]
+    sims = similarities(question, texts, embed)
+    judged = judge(question, texts) if judge is not None else None
+    rows = features(question, passages, sims, list(passage_scores), judged)
     scores = rows @ np.asarray(WEIGHTS)
     order = np.argsort(-scores, kind="stable")
     return [Sentence(flat[j][0], flat[j][1], flat[j][2], float(scores[j]),
@@ -154,15 +164,16 @@ def rank(question: str, passages: Sequence[Sequence[str]], embed: Embed | None,
 
 #: logistic P(answerable) over `signals`; fitted by bench/qa_select.py (a rerun there
 #: prints these to within 0.01)
-ANSWERABLE_BIAS = -6.000
-ANSWERABLE_WEIGHTS = {"relevance": -1.314, "top_score": 0.406, "margin": 0.481,
-                      "sent_sim": 4.679, "overlap": -0.528, "window_overlap": 2.432,
-                      "lacks_kind": 0.213}
+ANSWERABLE_BIAS = -4.636
+ANSWERABLE_WEIGHTS = {"relevance": 1.636, "top_score": 0.197, "margin": 0.592,
+                      "sent_sim": 2.789, "overlap": 0.454, "window_overlap": 2.612,
+                      "lacks_kind": -0.41, "judge": 0.169}
 
 
 def signals(ranked: Sequence[Sentence], relevance: float) -> dict[str, float]:
     """What `confidence` weighs: the best passage's dense cosine (`relevance`), the best
-    sentence's score and its lead over the next, and the best sentence's own features."""
+    sentence's score and its lead over the next, and the best sentence's own features
+    (its judge's score among them)."""
     if not ranked:
         return {name: 0.0 for name in ANSWERABLE_WEIGHTS} | {"relevance": relevance}
     best = dict(zip(FEATURES, ranked[0].features, strict=True))
@@ -170,7 +181,7 @@ def signals(ranked: Sequence[Sentence], relevance: float) -> dict[str, float]:
     return {"relevance": relevance, "top_score": ranked[0].score,
             "margin": ranked[0].score - runner_up, "sent_sim": best["sim"],
             "overlap": best["overlap"], "window_overlap": best["window_overlap"],
-            "lacks_kind": best["lacks_kind"]}
+            "lacks_kind": best["lacks_kind"], "judge": best["judge"]}
 
 
 def confidence(signals: dict[str, float]) -> float:
