@@ -29,17 +29,22 @@ questions tune (`--tune`), the next 100 are reported.
 The indexes are built at --index (default /tmp/ragline-bench-squad) and --index + "-holdout"
 on first use.
 
-Results (2026-11-26, the sentence selector of generate/select.py with rarity-weighted
-overlaps, no NONE in the grammar; 2 cores at load 2-4; the README has the table): `--limit
-200 --unanswerable 100`, threshold 0.40. Sentence / span: holds gold 0.635 / 0.39 (of
-answered 0.774 / 0.476), F1 0.158 / 0.370, EM 0 / 0.305; cited passage holds the answer's
-words 1.00, 0 unsupported markers, cited passage holds a gold answer 0.89 / 0.866; answered
-0.82 of answerable, abstained on 0.68 of unanswerable (0.375: 0.855 / 0.67); first token p50
-1.84 / 0.88 s, p95 4.04 / 1.68 s; 180 / 227 prompt tokens. AUC of the confidence 0.822.
-Tuning split (`--tune --limit 100 --unanswerable 40`): 0.40 answers 0.86 and abstains on
-0.675 there (0.35: 0.89 / 0.625). The run before (NONE allowed, no rarity features, 0.35):
-holds gold 0.625 / 0.405, F1 0.152 / 0.383, answered 0.825 / 0.845, abstained 0.65.
-`--cold 5` (load ~0.8): first token 2.93 s median, process 3.69 s. On 60 tuning questions,
+Results (2026-11-26, select.py's scorer with the answer-sentence judge of embed/cross.py as a
+feature, the best sentence only in both prompts; 2 cores, nothing else running; the README has
+the table): `--limit 200 --unanswerable 100`, threshold 0.40. Sentence / span: holds gold
+0.70 / 0.475 (of answered 0.838 / 0.569), F1 0.174 / 0.462, EM 0 / 0.38; cited passage holds
+the answer's words 1.00, 0 unsupported markers, cited passage holds a gold answer 0.922;
+answered 0.835 of answerable, abstained on 0.66 of unanswerable (0.35: 0.845 / 0.61, 0.30:
+0.895 / 0.59); first token p50 0.96 / 0.78 s, p95 1.97 / 1.14 s; 179 prompt tokens, 1.07
+s/question. AUC of the confidence 0.853. Tuning split (`--tune --limit 100 --unanswerable
+40`): 0.40 answers 0.90 and abstains on 0.725 there (0.45: 0.84 / 0.80); `--short` F1 there
+0.504 with the best sentence, 0.471 with the best two (`--budget 2`). `--cold 5`: first token
+2.3 s median, process 4.9 s.
+
+The run before the judge (rarity-weighted overlaps, no NONE in the grammar, the best two
+sentences for `--short`; load 2-4): holds gold 0.635 / 0.39 (of answered 0.774 / 0.476), F1
+0.158 / 0.370, EM 0 / 0.305; answered 0.82, abstained 0.68; first token p50 1.84 / 0.88 s;
+confidence AUC 0.822; `--cold 5` (load ~0.8): 2.93 s, process 3.69 s. On 60 tuning questions,
 1 / 2 / 3 best sentences in the prompt: `--short` F1 0.423 / 0.476 / 0.447, the quoted
 sentence holds gold 0.65 / 0.65 / 0.633, first token 0.9 / 1.1 / 1.5 s.
 

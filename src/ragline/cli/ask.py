@@ -81,7 +81,7 @@ def _preload(backend: object) -> None:
 
 
 def _warm_judge() -> None:
-    """Load the answer-sentence cross-encoder (~0.3 s; its one-time export ~5 s) while the
+    """Load the answer-sentence cross-encoder (~0.5 s; its one-time export ~6 s) while the
     question is searched: it ranks the passages' sentences before the model is asked."""
     from ragline.generate.factory import packaged_cross_encoder
 
