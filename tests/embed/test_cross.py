@@ -75,6 +75,9 @@ def test_merge_refuses_what_does_not_fit(merged) -> None:
                "encoder.layer.9.attention.self.query.lora_B": np.zeros((384, rank))}
     with pytest.raises(RaglineError, match="no linear layer"):
         merge_adapter(model, missing)
+    half = {"encoder.layer.0.attention.self.query.lora_A": np.zeros((rank, 384))}
+    with pytest.raises(RaglineError, match="no lora_B"):
+        merge_adapter(model, half)
 
 
 def test_an_unreadable_adapter_is_named(tmp_path: Path) -> None:

@@ -147,6 +147,7 @@ def build(model_dir: Path, folder: Path, key: str, exclude: tuple[str, ...] = ()
     record = {"file": target.name, "size": target.stat().st_size,
               "sha256": file_sha256(target), "variant": key, "fp32_layers": list(exclude),
               "opset": OPSET, "export_version": EXPORT_VERSION,
+              "adapter": str(Path(adapter).resolve()) if adapter is not None else None,
               "source": str(Path(model_dir).resolve())}
     atomic_write(_manifest(folder, key),
                  lambda tmp: tmp.write_text(json.dumps(record, indent=2)))
@@ -173,6 +174,8 @@ def merge_adapter(model: Any, arrays: dict[str, np.ndarray]) -> int:
         layer = modules.get(name)
         if layer is None or not hasattr(layer, "weight"):
             raise RaglineError(f"adapter: the model has no linear layer {name!r}")
+        if f"{name}.lora_B" not in arrays:
+            raise RaglineError(f"adapter: {name} has lora_A but no lora_B")
         delta = torch.from_numpy(arrays[f"{name}.lora_B"].astype(np.float32)
                                  @ arrays[f"{name}.lora_A"].astype(np.float32))
         if tuple(delta.shape) != tuple(layer.weight.shape):
