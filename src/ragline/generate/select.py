@@ -12,8 +12,9 @@ candidate sentences lifts that to 0.70-0.735. The cosine compares two vectors ma
 a sentence about the question's subject scores as high as the one that answers it; the
 cross-encoder (`judge`: embed/cross.py, question and sentence read together) lifts the best
 sentence to 0.76 (fixed sample) / 0.81 (tuning split) / 0.82 (424 questions of articles
-neither it nor these weights saw; 0.76 before it). The weights were fitted (conditional logit over each question's sentences) on
-600 SQuAD dev questions of the 8 articles the judge never trained on (bench/qa_select.py).
+neither it nor these weights saw; 0.76 before it). The weights were fitted (conditional logit
+over each question's sentences) on 600 SQuAD dev questions of the 8 articles the judge never
+trained on (bench/qa_select.py).
 
 The same features of the best sentence also say whether the passages answer at all
 (`confidence`), before the model is asked: a hard unanswerable question (its own passage gone,
