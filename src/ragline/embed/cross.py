@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from ragline.embed.export import ensure_export, read_adapter
+from ragline.embed.onnxrt import cpu_session
 from ragline.embed.tokenized import pack, physical_cores
 
 #: the shipped adapter for the packaged all-MiniLM-L6-v2
@@ -58,17 +59,8 @@ class CrossEncoder:
     def session(self) -> Any:
         with self._lock:
             if self._session is None:
-                import onnxruntime as ort
-
                 path = ensure_export(self.model_dir, "fp32", adapter=self.adapter)
-                options = ort.SessionOptions()
-                options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-                options.intra_op_num_threads = self.threads
-                options.inter_op_num_threads = 1
-                options.log_severity_level = 3
-                options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-                self._session = ort.InferenceSession(str(path), options,
-                                                     providers=["CPUExecutionProvider"])
+                self._session = cpu_session(path, self.threads)
         return self._session
 
     def warmup(self) -> None:

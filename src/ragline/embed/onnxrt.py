@@ -25,6 +25,24 @@ def onnxruntime_available() -> bool:
     return importlib.util.find_spec("onnxruntime") is not None
 
 
+def cpu_session(model: Path, threads: int, arena: bool = True) -> Any:
+    """An ONNX Runtime CPU session: full graph optimisation, `threads` intra-op threads,
+    sequential, quiet. Idle threads sleep instead of spinning, as OMP_WAIT_POLICY=PASSIVE does
+    for torch and FAISS: on a busy 2-core machine spinning made a query 1.4x slower. The file
+    is one ragline verified against its manifest; only ragline writes that cache folder."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.enable_cpu_mem_arena = arena
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.log_severity_level = 3  # warnings about unused initialisers are noise
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+
+
 class OnnxEmbedder(TokenBatchEmbedder):
     """ONNX Runtime on the CPU with full graph optimisation and `threads` intra-op threads.
 
@@ -71,28 +89,16 @@ class OnnxEmbedder(TokenBatchEmbedder):
 
     def _open(self, kind: str) -> Any:
         """`kind`: "query" (fp32, all threads) or "documents" (`precision`, per stream)."""
-        import onnxruntime as ort
-
         docs = kind == "documents"
         precision = self.precision if docs else "fp32"
         model = ensure_export(self.path, precision, self.fp32_nodes if docs else ())
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.intra_op_num_threads = max(1, self.threads // self.streams) if docs \
-            else self.threads
-        options.inter_op_num_threads = 1
+        threads = max(1, self.threads // self.streams) if docs else self.threads
         # concurrent runs of small batches of many shapes share one arena: with it, 3 of 6
         # ingests of 1,000 abstracts fell into a mode ~35% slower in CPU (30.5 s instead of
         # ~23 s); without it 6 of 6 ran at ~23 s, same peak RSS. Big batches need the arena
         # (without it, batches of 8,192 tokens took 49 s instead of 30 s)
-        options.enable_cpu_mem_arena = not (docs and self.doc_batch_tokens <= self.max_tokens)
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.log_severity_level = 3  # warnings about unused initialisers are noise
-        # idle threads sleep instead of spinning, as OMP_WAIT_POLICY=PASSIVE does for torch
-        # and FAISS: on a busy 2-core machine spinning made a query 1.4x slower
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        # the file was verified against its manifest; only ragline writes that cache folder
-        return ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+        arena = not (docs and self.doc_batch_tokens <= self.max_tokens)
+        return cpu_session(model, threads, arena)
 
     def warmup(self) -> None:
         """Load the query model (what a search needs)."""
