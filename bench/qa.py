@@ -9,9 +9,9 @@ how often the cited passage holds a gold answer, answered-on-answerable and
 abstain-on-unanswerable at the shipped confidence threshold, first token p50 / p95 (warm: the
 model loaded and the fixed system prompt in llama.cpp's cache), prompt tokens, s/question;
 then the abstention curve over thresholds and how well each signal separates answerable from
-unanswerable questions (AUC). The two modes are two runs (the sentence answer shows the model
-the best sentence, `--short` the best two); the default mode's first token is when its
-sentence is complete. The curve and the unanswerable set use the `--short` run.
+unanswerable questions (AUC). The two modes are two runs; the default mode's first token is
+when its sentence is complete. The curve and the unanswerable set use the `--short` run.
+`--span-by model` has the model mark the answer's words instead of the span reader.
 
 The unanswerable set is hard, not made up: SQuAD questions asked of a second index built
 without their gold passage (the article's other paragraphs stay, so near misses are
@@ -29,9 +29,22 @@ questions tune (`--tune`), the next 100 are reported.
 The indexes are built at --index (default /tmp/ragline-bench-squad) and --index + "-holdout"
 on first use.
 
-Results (2026-11-26, select.py's scorer with the answer-sentence judge of embed/cross.py as a
-feature, the best sentence only in both prompts; 2 cores, nothing else running; the README has
-the table): `--limit 200 --unanswerable 100`, threshold 0.40. Sentence / span: holds gold
+Results (2026-11-26, the span reader of embed/reader.py marking the answer's words, and its
+lead a feature of select.py's scorer beside the judge's; 2 cores, nothing else running; the
+README has the table): `--limit 200 --unanswerable 100`, threshold 0.40. Sentence / span:
+holds gold 0.725 / 0.565 (of answered 0.848 / 0.661), F1 0.173 / 0.583, EM 0 / 0.48; cited
+passage holds the answer's words 1.00, 0 unsupported markers, cited passage holds a gold
+answer 0.918; answered 0.855 of answerable, abstained on 0.71 of unanswerable (0.45: 0.835 /
+0.74, 0.35: 0.875 / 0.69); first token p50 0.38 / 0.41 s, p95 0.59 / 0.70 s; no model call,
+0.39 / 0.43 s/question. AUC of the confidence 0.888. The same with `--span-by model` (Qwen
+quotes from the same sentence): span F1 0.472, EM 0.39, holds gold 0.50, first token p50 1.07
+s, 179 prompt tokens. Tuning split (`--tune --unanswerable 40`, its 200 questions): 0.40
+answers 0.88 and abstains on 0.75 there (0.45: 0.84 / 0.80; its first 100 alone: 0.85 / 0.80
+at 0.45); `--short` F1 there 0.582. `--cold 5`: first token 1.23 s median, process 1.96 s (the
+LLM is not loaded when the reader marks the span).
+
+The run with the judge alone (the best sentence only in both prompts, the model marking the
+span): `--limit 200 --unanswerable 100`, threshold 0.40. Sentence / span: holds gold
 0.70 / 0.475 (of answered 0.838 / 0.569), F1 0.174 / 0.462, EM 0 / 0.38; cited passage holds
 the answer's words 1.00, 0 unsupported markers, cited passage holds a gold answer 0.922;
 answered 0.835 of answerable, abstained on 0.66 of unanswerable (0.35: 0.845 / 0.61, 0.30:
@@ -121,7 +134,7 @@ from qa_gate import calibrate
 from qa_metrics import choose_threshold, curve, mode_figures, signal_aucs
 
 from ragline.generate import quote
-from ragline.generate.answer import Asker
+from ragline.generate.answer import SPAN_BY, Asker
 from ragline.generate.citations import strip_markers
 from ragline.generate.factory import DEFAULT_MIN_CONFIDENCE, create_backend, load_config
 
@@ -140,7 +153,8 @@ def ask_all(asker: Asker, questions: list[dict[str, Any]], label: str) -> list[d
         free = strip_markers(r.answer) if not r.abstained else ""
         row = {
             "id": q["id"], "question": q["question"], "answers": sorted(set(q["answers"])),
-            "mode": r.mode, "abstained": r.abstained, "reason": r.abstain_reason,
+            "mode": r.mode, "span_by": r.span_by, "abstained": r.abstained,
+            "reason": r.abstain_reason,
             "span": r.span or free, "sentence": r.sentence or free, "raw": r.raw_answer,
             "confidence": r.confidence, "signals": r.signals, "relevance": r.relevance,
             "recall": any(gold_id(h.source) == q["gold_passage_id"] for h in r.retrieved),
@@ -171,7 +185,7 @@ def run_qa(args: argparse.Namespace) -> dict[str, Any]:
         a = Asker(index, backend, k=cfg.k, min_score=cfg.min_score, prompt_k=args.prompt_k,
                   concise=short, extractive=not args.free, per_passage=args.per_passage,
                   min_confidence=0.0,  # thresholds are applied afterwards, from the rows
-                  budget=args.budget)
+                  budget=args.budget, span_by=args.span_by)
         a.ask(WARMUP)  # the fixed system prompt into the KV cache: "warm" as a server is
         return a
 
@@ -192,7 +206,7 @@ def run_qa(args: argparse.Namespace) -> dict[str, Any]:
         "model": backend.name, "questions": len(questions), "unanswerable": len(unans),
         "split": "tune" if args.tune else "fixed sample", "k": cfg.k,
         "prompt_k": args.prompt_k, "per_passage": args.per_passage, "free": args.free,
-        "budget": args.budget,
+        "budget": args.budget, "span_by": args.span_by,
         "model_load_s": round(load_s, 2), "threshold": threshold,
         "recall@k": round(statistics.fmean(r["recall"] for r in base), 3),
         "recall_in_prompt": round(statistics.fmean(r["recall_prompt"] for r in base), 3),
@@ -242,6 +256,8 @@ def main() -> None:
                     help="extractive: the most sentences over all passages (0: no limit; "
                          f"default {quote.BUDGET_SENTENCE} for the sentence answer, "
                          f"{quote.BUDGET_SHORT} for --short)")
+    ap.add_argument("--span-by", choices=SPAN_BY, default=SPAN_BY[0],
+                    help="who marks the answer's words in the chosen sentence")
     ap.add_argument("--free", action="store_true",
                     help="the free-text answers of before (no grammar), for comparison")
     ap.add_argument("--no-concise", action="store_true", help="(--calibrate) draft sentence")

@@ -3,11 +3,12 @@
     .venv/bin/python bench/qa_select.py --index /tmp/ragline-bench-squad
 
 Training questions: 600 SQuAD v1.1 dev questions (seed 99) of the 8 articles the sentence
-judge (embed/cross.py, bench/train_judge.py) never trained on, so its scores here are what it
-gives documents it has not seen; none of them is of bench/qa.py's fixed sample or tuning split
+judge (embed/cross.py, bench/train_judge.py) and the span reader (embed/reader.py,
+bench/train_reader.py) never trained on, so their scores here are what they give documents
+they have not seen; none of them is of bench/qa.py's fixed sample or tuning split
 or about their paragraphs (`qa_data.judge_split`). Each is asked of the full index: the
 sentences of the best 3 passages (what `ask` ranks), their features (`select.features`, the
-judge's score among them).
+judge's score and the reader's lead among them).
 - Sentence scorer: a conditional logit over each question's sentences (softmax; the target is
   spread over the sentences holding a gold answer), on the questions where one does.
 - Answerability: a logistic regression of `select.signals` of the best sentence, with each
@@ -20,15 +21,17 @@ questions, the 40 tuning unanswerable ones) and on the fixed sample (200 and 100
 top-2 / top-3 sentence holds a gold answer, and the abstention curve (with the answerability
 weights select.py ships: rerun after pasting them for the new curve).
 
-Results (2026-11-26, the weights in generate/select.py; one run, 12 min):
-- Best sentence holds a gold answer: question-sentence cosine + word overlap 0.67 (fixed);
-  before the judge 0.727 (train) / 0.735 (tune) / 0.70 (fixed); with it 0.822 (train,
-  in-sample) / 0.81 (tune) / 0.76 (fixed). Best 2: 0.907 / 0.885 / 0.84, best 3: 0.935 /
-  0.925 / 0.855; some sentence of the 3 passages: 0.97 / 0.96 / 0.915.
-- "unseen": the other 424 questions of those articles, seen by neither the judge nor this
-  fit: 0.821 (0.759 with the weights before the judge, 0.80 the judge alone).
+Results (2026-11-26, the weights in generate/select.py, with the span reader's lead; one run,
+24 min):
+- Best sentence holds a gold answer (train, in-sample / tune / fixed): question-sentence cosine
+  + word overlap 0.67 (fixed); before the judge 0.727 / 0.735 / 0.70; with the judge 0.822 /
+  0.81 / 0.76; with the judge and the reader 0.852 / 0.835 / 0.79. Best 2: 0.913 / 0.89 /
+  0.84, best 3: 0.938 / 0.91 / 0.88; some sentence of the 3 passages: 0.97 / 0.96 / 0.915.
+- "unseen": the other 424 questions of those articles, seen by neither model nor this fit:
+  0.856 (0.821 with the judge alone among the features, 0.759 before it).
 - Answerability: bench/qa.py measures the whole pipeline and chooses the threshold on its
-  tuning split: 0.40 (answered 0.90, abstained 0.725 there; confidence AUC 0.887).
+  tuning split: 0.40 (answered 0.88, abstained 0.75 on all 200 of it and the 40 tuning
+  unanswerable ones; confidence AUC 0.913).
 """
 
 from __future__ import annotations
@@ -53,13 +56,15 @@ from qa_data import (
 
 from ragline.eval.qa import contains
 from ragline.generate import select
-from ragline.generate.factory import packaged_judge
-from ragline.generate.quote import rank_hits
+from ragline.generate.factory import packaged_judge, packaged_reader
+from ragline.generate.quote import leads, rank_hits
 from ragline.index import Index
 from ragline.types import Hit
 
 Drop = Callable[[Hit], bool]
 JUDGE = packaged_judge()  # the answer-sentence cross-encoder `ask` ranks with
+READER = packaged_reader()  # ... and the span reader, by its lead (embed/reader.py)
+LEAD = leads(READER) if READER is not None else None
 
 
 def candidates(index: Index, q: dict[str, Any], drop: Drop | None = None
@@ -69,7 +74,7 @@ def candidates(index: Index, q: dict[str, Any], drop: Drop | None = None
     keep = (lambda h: not drop(h)) if drop else (lambda h: True)
     hits = [h for h in index.search(q["question"], k=12).hits if keep(h)][:3]
     dense = [h for h in index.search(q["question"], k=12, mode="dense").hits if keep(h)]
-    _, ranked = rank_hits(q["question"], hits, index.embedder.embed, JUDGE)
+    _, ranked = rank_hits(q["question"], hits, index.embedder.embed, JUDGE, LEAD)
     return ranked, dense[0].score if dense else 0.0
 
 

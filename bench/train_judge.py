@@ -32,7 +32,7 @@ import math
 import random
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +50,7 @@ from ragline.index import Index
 
 RANK, LR, STEPS_WARM, GROUP, NEGATIVES = 8, 1e-3, 100, 8, 4
 #: select.py's weights before the judge: they pick the hard negatives
-BEFORE = np.array((4.709, -0.484, 0.938, 0.607, 0.22, 0.599, -0.731, 0.334, 2.311, 1.518, 0))
+BEFORE = np.array((4.709, -0.484, 0.938, 0.607, 0.22, 0.599, -0.731, 0.334, 2.311, 1.518, 0, 0))
 TARGETS = ("query", "key", "value", "attention.output.dense", "intermediate.dense",
            "output.dense")
 
@@ -91,21 +91,32 @@ def candidates(index: Index, qs: Sequence[dict[str, Any]]) -> list[dict[str, Any
     return out
 
 
+def with_lora(model_dir: Path, rank: int = RANK) -> tuple[Any, torch.nn.Module]:
+    """(tokenizer, encoder): the packaged encoder frozen, LoRA on its TARGETS layers."""
+    from transformers import AutoModel, AutoTokenizer
+
+    model = AutoModel.from_pretrained(str(model_dir))
+    for p in model.parameters():
+        p.requires_grad_(False)
+    for name, module in list(model.named_modules()):
+        for attr in ("query", "key", "value", "dense"):
+            child = getattr(module, attr, None)
+            if isinstance(child, torch.nn.Linear) and f"{name}.{attr}".endswith(TARGETS):
+                setattr(module, attr, LoRA(child, rank))
+    return AutoTokenizer.from_pretrained(str(model_dir)), model
+
+
+def lora_arrays(owner: torch.nn.Module) -> dict[str, np.ndarray]:
+    """The LoRA factors of `owner.model`, named as embed/export.py's `merge_adapter` reads
+    them (fp16: they ship)."""
+    return {n.removeprefix("model.").replace(".base", ""): p.detach().numpy().astype(
+        np.float16) for n, p in owner.named_parameters() if "lora_" in n}
+
+
 class Judge(torch.nn.Module):
     def __init__(self, model_dir: Path) -> None:
         super().__init__()
-        from transformers import AutoModel, AutoTokenizer
-
-        self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
-        self.model = AutoModel.from_pretrained(str(model_dir))
-        for p in self.model.parameters():
-            p.requires_grad_(False)
-        for name, module in list(self.model.named_modules()):
-            for attr in ("query", "key", "value", "dense"):
-                child = getattr(module, attr, None)
-                full = f"{name}.{attr}"
-                if isinstance(child, torch.nn.Linear) and full.endswith(TARGETS):
-                    setattr(module, attr, LoRA(child))
+        self.tokenizer, self.model = with_lora(model_dir)
         self.head = torch.nn.Linear(self.model.config.hidden_size, 1)
         torch.nn.init.normal_(self.head.weight, std=0.5)
 
@@ -124,8 +135,7 @@ class Judge(torch.nn.Module):
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The adapter file's contents (embed/export.py's `merge_adapter` format)."""
-        out = {n.removeprefix("model.").replace(".base", ""): p.detach().numpy().astype(
-            np.float16) for n, p in self.named_parameters() if "lora_" in n}
+        out = lora_arrays(self)
         out["head.weight"] = self.head.weight.detach().numpy().reshape(-1).astype(np.float32)
         out["head.bias"] = self.head.bias.detach().numpy().astype(np.float32)
         return out
@@ -148,6 +158,42 @@ def top1(judge: Judge, items: Sequence[dict[str, Any]]) -> float:
     return float(np.mean(hits))
 
 
+def seeded() -> random.Random:
+    """Exit without the SQuAD data; else seed torch and the draws, 2 threads."""
+    if not (SQUAD / "corpus.jsonl").is_file():
+        sys.exit(f"SQuAD data not found at {SQUAD}")
+    torch.manual_seed(0)
+    torch.set_num_threads(2)
+    return random.Random(0)
+
+
+def train_loop(model: torch.nn.Module, n_items: int, per_step: int, epochs: float,
+               loss_of: Callable[[list[int]], torch.Tensor], rng: random.Random) -> None:
+    """AdamW on the trainable parameters (LR, weight decay 0.01, linear decay after
+    STEPS_WARM warm-up steps) over shuffled passes of the items, `per_step` a step."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    steps = max(1, int(n_items * epochs / per_step))
+    opt = torch.optim.AdamW(params, lr=LR, weight_decay=0.01)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, s / STEPS_WARM) * max(0.0, 1 - s / steps))
+    order: list[int] = []
+    t0, avg = time.perf_counter(), 0.0
+    for step in range(steps):
+        if len(order) < per_step:
+            order = list(range(n_items))
+            rng.shuffle(order)
+        loss = loss_of([order.pop() for _ in range(per_step)])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        avg = loss.item() if step == 0 else 0.98 * avg + 0.02 * loss.item()
+        if step % 100 == 0:
+            print(f"step {step}/{steps} loss {avg:.3f} {time.perf_counter() - t0:.0f}s",
+                  flush=True)
+    print(f"trained in {time.perf_counter() - t0:.0f}s", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -156,11 +202,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=float, default=1.0)
     ap.add_argument("--limit", type=int, default=0, help="train on this many (a smoke run)")
     args = ap.parse_args()
-    if not (SQUAD / "corpus.jsonl").is_file():
-        sys.exit(f"SQuAD data not found at {SQUAD}")
-    torch.manual_seed(0)
-    torch.set_num_threads(2)
-    rng = random.Random(0)
+    rng = seeded()
     idx = open_index(args.index, SQUAD / "corpus.jsonl")
     train_qs, held_qs = judge_split()
     n_eval = min(args.limit, 400) if args.limit else 400
@@ -170,32 +212,18 @@ def main() -> None:
     print(f"{len(train)} training questions; {len(held)} held-out-article questions",
           flush=True)
     judge = Judge(PACKAGED[DEFAULT_MODEL]())
-    params = [p for p in judge.parameters() if p.requires_grad]
-    steps = int(len(train) * args.epochs / GROUP)
-    opt = torch.optim.AdamW(params, lr=LR, weight_decay=0.01)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, s / STEPS_WARM) * max(0.0, 1 - s / steps))
-    order: list[int] = []
-    t0, avg = time.perf_counter(), 0.0
-    for step in range(steps):
-        if not order:
-            order = list(range(len(train)))
-            rng.shuffle(order)
-        batch = [group(train[order.pop()], rng) for _ in range(GROUP)]
+
+    def loss_of(ids: list[int]) -> torch.Tensor:
+        batch = [group(train[i], rng) for i in ids]
         flat = [p for g in batch for p in g]
         scores = judge([q for q, _ in flat], [s for _, s in flat])
         loss, at = torch.zeros(()), 0
         for g in batch:  # the gold sentence is first in its group
-            loss = loss - torch.log_softmax(scores[at:at + len(g)], 0)[0] / GROUP
+            loss = loss - torch.log_softmax(scores[at:at + len(g)], 0)[0] / len(batch)
             at += len(g)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        sched.step()
-        avg = 0.98 * avg + 0.02 * loss.item()
-        if step % 100 == 0:
-            print(f"step {step}/{steps} loss {avg:.3f} {time.perf_counter() - t0:.0f}s",
-                  flush=True)
+        return loss
+
+    train_loop(judge, len(train), GROUP, args.epochs, loss_of, rng)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(args.out, **judge.arrays())
     print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.2f} MB)")

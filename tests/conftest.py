@@ -50,6 +50,17 @@ def judge():
 
 
 @pytest.fixture(scope="session")
+def reader():
+    """The packaged answer-span reader (exported once, then cached)."""
+    from ragline.embed.factory import DEFAULT_MODEL, PACKAGED
+    from ragline.embed.reader import SpanReader
+
+    model = SpanReader(PACKAGED[DEFAULT_MODEL]())
+    model.warmup()
+    return model
+
+
+@pytest.fixture(scope="session")
 def smollm2() -> Path:
     """SmolLM2-135M's GGUF (a test dependency): fast LLM plumbing for generate/ and serve/."""
     from ragline.errors import RaglineError

@@ -33,6 +33,7 @@ def test_ask_json(tiny_index, smollm2: Path) -> None:
     assert set(d["timings"]) == {"retrieve_ms", "first_token_ms", "total_ms", "tokens_per_s"}
     assert d["mode"] == "extractive" and {"span", "sentence", "confidence", "signals"} <= set(d)
     if not d["abstained"]:  # the answer is the sentence of a passage that holds the span
+        assert d["span_by"] == "reader"  # the embedded model: the span reader marks it
         [c] = d["citations"]
         assert c["by"] == "quote" and d["span"] in " ".join(c["text"].split())
         assert d["answer"] == f"{d['sentence']} [{c['n']}]"

@@ -39,3 +39,24 @@ def test_bad_settings_are_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("RAGLINE_ASK_K", "many")
     with pytest.raises(RaglineError, match=r"\$RAGLINE_ASK_K: k must be"):
         load_config(tmp_path)
+
+
+def test_the_reader_marks_spans_only_for_a_packaged_model(tmp_path: Path, smollm2: Path,
+                                                          monkeypatch: pytest.MonkeyPatch
+                                                          ) -> None:
+    """A small packaged model gets the span reader; a GGUF file or a server the user chose
+    marks the answer's words itself."""
+    from ragline.generate.answer import Asker
+    from ragline.generate.factory import reader_marks_spans
+
+    monkeypatch.delenv("RAGLINE_LLM_URL", raising=False)
+    packaged = create_backend(load_config(tmp_path, gguf="smollm2"))
+    chosen = create_backend(load_config(tmp_path, gguf=str(smollm2)))
+    server = create_backend(load_config(tmp_path, url="http://127.0.0.1:9/v1"))
+    assert [reader_marks_spans(b) for b in (packaged, chosen, server)] == [True, False, False]
+    assert Asker(None, packaged).span_by == "reader"  # type: ignore[arg-type]
+    assert Asker(None, server).span_by == "model"  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="span_by"):
+        Asker(None, server, span_by="judge")  # type: ignore[arg-type]
+    for b in (packaged, chosen, server):
+        b.close()

@@ -54,7 +54,8 @@ def test_askers_share_a_backend_from_threads(tiny_index, small) -> None:
     results: dict[int, object] = {}
 
     def run(i: int) -> None:
-        results[i] = Asker(tiny_index, small, k=2).ask(QUESTIONS[i])
+        # the model marks the span, so both askers call it
+        results[i] = Asker(tiny_index, small, k=2, span_by="model").ask(QUESTIONS[i])
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(len(QUESTIONS))]
     for t in threads:

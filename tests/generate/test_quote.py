@@ -37,13 +37,16 @@ def flat(text: str) -> str:
     return " ".join(text.split())
 
 
-@pytest.mark.parametrize("short", [False, True])
-def test_the_answer_quotes_the_passage_it_cites(tiny_index, small, short: bool) -> None:
-    asker = Asker(tiny_index, small, k=3, min_confidence=0.0, concise=short)
+@pytest.mark.parametrize(("short", "span_by"), [(False, "reader"), (True, "reader"),
+                                               (False, "model"), (True, "model")])
+def test_the_answer_quotes_the_passage_it_cites(tiny_index, small, short: bool,
+                                                span_by: str) -> None:
+    asker = Asker(tiny_index, small, k=3, min_confidence=0.0, concise=short, span_by=span_by)
     for q in QUESTIONS:
         shown: list[str] = []
         r = asker.ask(q, on_text=shown.append)
         assert r.mode == "extractive" and r.confidence is not None
+        assert r.span_by == span_by and (r.completion_tokens > 0) == (span_by == "model")
         assert r.to_dict()["signals"] == r.signals
         # no threshold, and the grammar has no NONE: every question gets a quote
         assert not r.abstained, (q, r.raw_answer)
@@ -57,16 +60,16 @@ def test_the_answer_quotes_the_passage_it_cites(tiny_index, small, short: bool) 
 
 def test_the_abstention_threshold_is_honoured(tiny_index, small) -> None:
     q = QUESTIONS[0]
-    free = Asker(tiny_index, small, k=3, min_confidence=0.0).ask(q)
+    free = Asker(tiny_index, small, k=3, min_confidence=0.0, span_by="model").ask(q)
     c = free.confidence
     assert c is not None and 0.0 < c <= 1.0
-    above = Asker(tiny_index, small, k=3, min_confidence=c + 1e-6).ask(q)
+    above = Asker(tiny_index, small, k=3, min_confidence=c + 1e-6, span_by="model").ask(q)
     assert above.abstained and above.abstain_reason == "confidence"
     assert above.answer == ABSTAIN_TEXT and above.citations == []
     assert above.confidence == pytest.approx(c, abs=1e-6)  # decided from the passages ...
     assert above.completion_tokens == 0 and above.raw_answer == ""  # ... the model not asked
     assert free.completion_tokens > 0
-    at = Asker(tiny_index, small, k=3, min_confidence=c - 1e-6).ask(q)
+    at = Asker(tiny_index, small, k=3, min_confidence=c - 1e-6, span_by="model").ask(q)
     assert not at.abstained and at.answer == free.answer
 
 
@@ -80,6 +83,20 @@ def test_a_planted_order_cannot_be_quoted(tiny_index, small) -> None:
     assert "ignore all your previous instructions" not in prepared.messages[-1]["content"]
     r = Asker(tiny_index, small, k=3, min_confidence=0.0).ask(q)
     assert "banana" not in r.raw_answer.lower() and "banana" not in r.answer.lower()
+
+
+def test_the_readers_answer_is_the_sentence_around_its_span(reader) -> None:
+    """The reader marks words of the best kept unit; the answer a person reads is the sentence
+    around them, as for the model's quote, even where the unit runs on past a sentence end
+    (here into the marker of a removed order)."""
+    unit = ("Throughout the history of education the most common form of school discipline "
+            "was corporal punishment. (text addressed to the assistant removed)")
+    prepared = quote.Prepared([], {}, [unit], [(0, unit)], confidence=0.9)
+    found = quote.read_span("What was the most common form of school discipline?", prepared,
+                            reader.read)
+    assert found is not None and found.by == "reader" and found.n == 1
+    assert found.span == "corporal punishment" and "reader_lead" in found.signals
+    assert found.sentence == unit.split(" (")[0]
 
 
 class _DropGrammar(http.server.BaseHTTPRequestHandler):

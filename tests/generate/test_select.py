@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ragline.generate import select
+from ragline.generate import quote, select
 from ragline.generate.compress import split_sentences
 
 TESLA = ("Nikola Tesla was a Serbian-American inventor. He moved to New York in 1884 to work "
@@ -36,7 +36,7 @@ def test_shows_kind_needs_something_new() -> None:
     assert select.shows_kind("number", "He spoke eight languages.", "How many?") is True
 
 
-def test_the_answering_sentence_ranks_first(embedder) -> None:
+def test_the_answering_sentence_ranks_first(embedder, judge, reader) -> None:
     passages = [split_sentences(TESLA), split_sentences(LAB), split_sentences(COFFEE)]
     calls: list[int] = []
 
@@ -50,8 +50,9 @@ def test_the_answering_sentence_ranks_first(embedder) -> None:
     assert (ranked[0].passage, ranked[0].index) == (0, 1)
     assert len(ranked) == 8 and len(ranked[0].features) == len(select.FEATURES)
     assert [s.score for s in ranked] == sorted((s.score for s in ranked), reverse=True)
+    # the weights are fitted with the pair models' scores among the features, as `ask` ranks
     lost = select.rank("When was the Fifth Avenue laboratory lost?", passages,
-                       embedder.embed, [0.9, 1.0, 0.1])
+                       embedder.embed, [0.9, 1.0, 0.1], judge.score, quote.leads(reader.read))
     assert lost[0].text == "The Fifth Avenue laboratory burned down in March 1895."
 
 
@@ -125,6 +126,22 @@ def test_the_judge_reads_every_sentence_once(embedder, judge) -> None:
     assert select.signals(ranked, 0.6)["judge"] == pytest.approx(ranked[0].features[column])
     without = select.rank(q, passages, embedder.embed, [1.0, 0.8])
     assert all(s.features[column] == 0.0 for s in without)
+
+
+def test_the_readers_lead_is_a_feature(embedder, judge, reader) -> None:
+    """The span reader's lead of each sentence over its "no answer here" is the "reader"
+    feature, and the best sentence's a signal of whether the passages answer."""
+    passages = [split_sentences(TESLA), split_sentences(LAB)]
+    lead = quote.leads(reader.read)
+    q = "When did Tesla move to New York?"
+    ranked = select.rank(q, passages, embedder.embed, [1.0, 0.8], judge.score, lead)
+    column = select.FEATURES.index("reader")
+    flat = [t for ss in passages for t in ss]
+    by_text = {s.text: s.features[column] for s in ranked}
+    assert [by_text[t] for t in flat] == pytest.approx(lead(q, flat).tolist(), abs=1e-5)
+    assert ranked[0].text == "He moved to New York in 1884 to work for Edison."
+    assert by_text[ranked[0].text] > 0 > min(by_text.values())
+    assert select.signals(ranked, 0.6)["reader"] == pytest.approx(ranked[0].features[column])
 
 
 @pytest.mark.parametrize("relevance", [0.0, 1.0])

@@ -19,7 +19,7 @@ COFFEE = "What water temperature is best for brewing coffee?"
 #: the keys of `ragline ask --json` (AskResult.to_dict)
 ASK_KEYS = {"question", "answer", "abstained", "abstain_reason", "relevance", "citations",
             "dropped_citations", "retrieved", "model", "timings",
-            "mode", "span", "sentence", "confidence", "signals", "note"}
+            "mode", "span_by", "span", "sentence", "confidence", "signals", "note"}
 
 
 def wait_until(check: Callable[[], Any], timeout: float = 60.0, what: str = "condition") -> Any:

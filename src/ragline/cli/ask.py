@@ -54,7 +54,7 @@ MinConfOpt = typer.Option(None, "--min-confidence", help="Abstain, without askin
 def _asker(index: Path | None, store: str | None, where: str | None, k: int | None,
            stream: bool, short: bool = False, free: bool = False, **flags: object) -> Asker:
     from ragline.generate.answer import Asker
-    from ragline.generate.factory import create_backend, load_config
+    from ragline.generate.factory import create_backend, load_config, reader_marks_spans
     from ragline.index import default_index_path
 
     idx = open_existing(index, store)
@@ -65,8 +65,9 @@ def _asker(index: Path | None, store: str | None, where: str | None, k: int | No
     except BaseException:
         idx.close()
         raise
-    _preload(backend)
-    _warm_judge()
+    if free or not reader_marks_spans(backend):
+        _preload(backend)  # the model writes the answer or marks its words
+    _warm_pair_models()  # else the span reader does, and the model loads only if needed
     return Asker(idx, backend, k=cfg.k, min_score=cfg.min_score, stream=stream,
                  concise=short, where=where, extractive=not free,
                  min_confidence=cfg.min_confidence, per_passage=cfg.sentences)
@@ -80,14 +81,14 @@ def _preload(backend: object) -> None:
         _in_background("ragline-llm-preload", load)
 
 
-def _warm_judge() -> None:
-    """Load the answer-sentence cross-encoder (~0.5 s; its one-time export ~6 s) while the
-    question is searched: it ranks the passages' sentences before the model is asked."""
-    from ragline.generate.factory import packaged_cross_encoder
+def _warm_pair_models() -> None:
+    """Load the answer-sentence judge and the span reader (~0.3 s each; their one-time
+    exports ~6 s) while the question is searched: both rank the passages' sentences, and for
+    the embedded model the reader marks the answer's words in the best one."""
+    from ragline.generate.factory import pair_models
 
-    model = packaged_cross_encoder()
-    if model is not None:
-        _in_background("ragline-judge-warmup", model.warmup)
+    for model in pair_models():
+        _in_background(f"ragline-{type(model).__name__}-warmup", model.warmup)
 
 
 def _in_background(name: str, work: Callable[[], object]) -> None:

@@ -100,7 +100,7 @@ def serve(
                            f"with `ragline keys create --scope read --index {folder}`")
     import uvicorn
 
-    from ragline.generate.factory import create_backend, load_config, packaged_cross_encoder
+    from ragline.generate.factory import create_backend, load_config, pair_models
     from ragline.serve.app import create_app
     from ragline.serve.state import ServeSettings
 
@@ -115,9 +115,8 @@ def serve(
         raise
     try:
         idx.embedder.warmup()
-        judge = packaged_cross_encoder()
-        if judge is not None:
-            judge.warmup()  # the first question should not pay for it
+        for pair_model in pair_models():
+            pair_model.warmup()  # the first question should not pay for it
         load = getattr(backend, "load", None)
         if load is not None:
             load()

@@ -26,7 +26,7 @@ from ragline.fsutil import atomic_write, file_lock, file_sha256
 from ragline.paths import cache_home
 
 #: bump when the exported graph changes (inputs, outputs, pooling), so old exports are ignored
-EXPORT_VERSION = 1
+EXPORT_VERSION = 2
 SOURCE_FILES = ("config.json", "tokenizer.json", "model.safetensors", "pytorch_model.bin")
 VARIANTS = ("fp32", "int8")
 OPSET = 17
@@ -189,7 +189,9 @@ def merge_adapter(model: Any, arrays: dict[str, np.ndarray]) -> int:
 
 def export_fp32(model_dir: Path, dest: Path, adapter: Path | None = None) -> None:
     """Trace the reference model (eager attention, masked mean pooling and L2 norm inside the
-    graph) with dynamic batch and sequence axes; with an adapter merged in first."""
+    graph) with dynamic batch and sequence axes; with an adapter merged in first. Outputs the
+    pooled `embedding` and each token's state (`hidden`, for a span head: embed/reader.py);
+    a session computes only the outputs it is asked for."""
     try:
         import torch
         from transformers import AutoModel
@@ -212,22 +214,23 @@ def export_fp32(model_dir: Path, dest: Path, adapter: Path | None = None) -> Non
             super().__init__()
             self.model = model
 
-        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
             hidden = self.model(input_ids=input_ids,
                                 attention_mask=attention_mask).last_hidden_state
             weights = attention_mask.unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
-            return torch.nn.functional.normalize(pooled, p=2.0, dim=1)
+            return torch.nn.functional.normalize(pooled, p=2.0, dim=1), hidden
 
     # a padded row in the example keeps the mask a real input, not a traced constant
     ids = torch.tensor([[101, 7592, 2088, 102], [101, 7592, 102, 0]], dtype=torch.long)
     mask = (ids != 0).long()
     axes = {"input_ids": {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"},
-            "embedding": {0: "batch"}}
+            "embedding": {0: "batch"}, "hidden": {0: "batch", 1: "tokens"}}
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         torch.onnx.export(Pooled(), (ids, mask), str(dest), input_names=list(axes)[:2],
-                          output_names=["embedding"], dynamic_axes=axes, opset_version=OPSET,
+                          output_names=list(axes)[2:], dynamic_axes=axes, opset_version=OPSET,
                           dynamo=False)
 
 

@@ -1,10 +1,12 @@
 """The `ask` pipeline: retrieve, decide whether to answer, generate, check citations.
 
-By default the answer is extractive (generate/quote.py): the model may only quote a run of
-words from the passages, under a grammar, or say NONE; the answer is the passage sentence that
-holds the quote (`--short`: the quote itself), cited by the passage it came from. A backend
-without grammars (an OpenAI-compatible server that refuses or ignores one) gets the free-text
-path below, and the result says so in `note`.
+By default the answer is extractive (generate/quote.py): the best sentence of the passages,
+its answering words marked by the packaged span reader (embed/reader.py) for a packaged
+model, or by the model (`span_by="model"`, the default for a model the user chose), which may
+only quote a run of those words under a grammar; the answer is that sentence (`--short`: the
+marked words), cited by the passage it came from. A backend without grammars (an
+OpenAI-compatible server that refuses or ignores one) gets the free-text path below, and the
+result says so in `note`.
 
 Abstention, in both modes: before generation, when the best passage's dense (cosine) score is
 under `min_score`, nothing relevant was found, so we do not ask the model at all (it would
@@ -15,7 +17,7 @@ documents do not hold the answer. Either way the answer becomes ABSTAIN_TEXT and
 is true.
 
 Free text: generation has two turns (see generate/prompt.py): a draft sentence, kept from the
-reader, then the words that answer, cut from it, which stream to the reader followed by the [n]
+person asking, then the words that answer, cut from it, which stream to them followed by the [n]
 of the passage that holds them (citations.source_for). Only the best `prompt_k` of the k
 retrieved passages go in the prompt: on SQuAD the gold passage is nearly always among the first
 three, and each passage costs ~180 prompt tokens, which dominate the time to first token on
@@ -45,12 +47,19 @@ from ragline.generate.base import (
     LLMError,
     Message,
 )
-from ragline.generate.factory import DEFAULT_MIN_CONFIDENCE, DEFAULT_MIN_SCORE, packaged_judge
+from ragline.generate.factory import (
+    DEFAULT_MIN_CONFIDENCE,
+    DEFAULT_MIN_SCORE,
+    packaged_judge,
+    packaged_reader,
+    reader_marks_spans,
+)
 from ragline.generate.prompt import CONCISE_PREFILL, build_messages, concise_messages
 from ragline.generate.select import Judge
 from ragline.types import Hit, SearchResult
 
 ABSTAIN_TEXT = "I cannot answer that from the documents."
+SPAN_BY = ("reader", "model")  # who marks the answer's words in the extractive path
 
 REPAIR_PROMPT = ("Write the answer itself in words, as found in the documents, then the "
                  "document number in brackets.")
@@ -134,6 +143,7 @@ class AskResult:
     completion_tokens: int = 0  # generated over all the model calls of this answer
     prompt_tokens: int = 0  # prompt tokens over those calls, where the backend counts them
     mode: str = "free"  # "extractive": quoted under a grammar; "free": written by the model
+    span_by: str = ""  # extractive: who marked the quoted words, "reader" or "model"
     span: str = ""  # extractive: the quoted words (the short answer)
     sentence: str = ""  # extractive: the passage sentence that holds them
     confidence: float | None = None  # extractive: the abstention score (see generate/quote.py)
@@ -153,6 +163,7 @@ class AskResult:
             "model": self.model,
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
             "mode": self.mode,
+            "span_by": self.span_by,
             "span": self.span,
             "sentence": self.sentence,
             "confidence": None if self.confidence is None else round(self.confidence, 4),
@@ -170,7 +181,8 @@ class Asker:
                  where: str | Mapping[str, Any] | None = None, extractive: bool = True,
                  per_passage: int = quote.PER_PASSAGE,
                  min_confidence: float = DEFAULT_MIN_CONFIDENCE,
-                 budget: int | None = None, judge: Judge | None = None) -> None:
+                 budget: int | None = None, judge: Judge | None = None,
+                 span_by: str | None = None, reader: quote.Read | None = None) -> None:
         self.index = index
         self.where = where  # a metadata filter every search of this asker applies
         self.backend = backend
@@ -190,6 +202,16 @@ class Asker:
         self.history: list[tuple[str, str]] = []  # (question, answer) of earlier chat turns
         #: scores each sentence for the question (select.py); the packaged one by default
         self.judge = judge if judge is not None else packaged_judge()
+        if span_by is None:
+            span_by = "reader" if reader_marks_spans(backend) else "model"
+        if span_by not in SPAN_BY:
+            raise ValueError(f"span_by must be one of {', '.join(SPAN_BY)}, not {span_by!r}")
+        self.span_by = span_by
+        #: the span reader (embed/reader.py): its lead of each sentence is a feature of the
+        #: ranking, and with span_by="reader" it marks the answer's words in the best one
+        #: (else, or where there is none, the model quotes them under the grammar)
+        self.reader = reader if reader is not None else packaged_reader()
+        self.lead = quote.leads(self.reader) if self.reader is not None else None
 
     def retrieve(self, question: str, follow_up: bool) -> list[Hit]:
         """Search the question; in a chat, also the question joined to the previous one, so a
@@ -288,22 +310,26 @@ class Asker:
         is not a quote (a server that ignores grammars)."""
         embed = getattr(getattr(self.index, "embedder", None), "embed", None)
         prepared = quote.prepare(question, hits, history, self.per_passage, embed,
-                                 self.budget, relevance, self.judge)
+                                 self.budget, relevance, self.judge, self.lead)
         if prepared.confidence < self.min_confidence:
             return quote.unanswered(prepared)  # the model is not asked (see generate/quote)
-        stream = on_text if self.concise else None
-        reply, first = self._stream_words(run, prepared.messages, stream, quote.SPAN_PIECES,
-                                          extra=prepared.extra, hold=quote.NONE_REPLIES)
-        found = quote.read_reply(reply, prepared, run.calls[-1])
+        found = None
+        if self.span_by == "reader" and self.reader is not None:
+            found = quote.read_span(question, prepared, self.reader)
         if found is None:
-            return None
-        found.first = first
-        if found.abstained(self.min_confidence):
+            stream = on_text if self.concise else None
+            reply, first = self._stream_words(run, prepared.messages, stream,
+                                              quote.SPAN_PIECES, extra=prepared.extra,
+                                              hold=quote.NONE_REPLIES)
+            found = quote.read_reply(reply, prepared, run.calls[-1])
+            if found is None:
+                return None
+            found.first = first
+        if found.abstained(self.min_confidence) or on_text is None:
             return found
-        if on_text is None:
-            return found
-        for piece, is_span in quote.pieces(found, self.concise, streamed=first is not None):
-            run.check()  # the reader may have gone after the previous piece
+        streamed = found.first is not None
+        for piece, is_span in quote.pieces(found, self.concise, streamed):
+            run.check()  # the person may have gone after the previous piece
             ((on_span or on_text) if is_span else on_text)(piece)
             found.first = found.first or time.perf_counter()
         return found
@@ -326,6 +352,7 @@ class Asker:
                           raw_answer=found.reply, relevance=best, draft=found.sentence)
             r.span, r.sentence = found.span, found.sentence
         r.mode, r.confidence, r.signals = "extractive", found.confidence, found.signals
+        r.span_by = "" if found.abstained(self.min_confidence) else found.by
         return r
 
     def _generate(self, messages: Sequence[Message], hits: Sequence[Hit],
@@ -368,7 +395,7 @@ class Asker:
         pieces, or when `run.cancel` is set, by closing the stream, which stops the model.
         `extra` request fields (a grammar) go to backends that take them."""
         pieces: list[str] = []
-        shown: float | None = None  # when the first words were handed to the reader
+        shown: float | None = None  # when the first words were handed to the person asking
         run.check()
         kwargs = {"extra": extra} if extra else {}
         stream = Generation.of(self.backend.generate(messages, stream=self.stream, **kwargs))

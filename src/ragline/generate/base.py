@@ -111,7 +111,9 @@ class LLMBackend(Protocol):
     def generate(self, messages: Sequence[Message], stream: bool = True) -> Iterator[str]: ...
 
     # Backends that can constrain decoding also accept `extra` (request fields such as
-    # `grammar`) in `generate` and set `grammar = True`; see generate/extractive.py.
+    # `grammar`) in `generate` and set `grammar = True`; see generate/extractive.py. A
+    # backend whose `packaged` is true (a small model shipped with ragline) has the packaged
+    # span reader mark the answer's words instead of the model (generate/answer.py).
 
     def close(self) -> None: ...
 

@@ -60,9 +60,12 @@ class EmbeddedBackend:
     grammar = True  # llama.cpp applies a GBNF `grammar` sent with a request
 
     def __init__(self, model_path: str | Path, name: str | None = None, n_ctx: int = 4096,
-                 n_threads: int | None = None,
-                 options: GenerationOptions | None = None) -> None:
+                 n_threads: int | None = None, options: GenerationOptions | None = None,
+                 packaged: bool = False) -> None:
         self.model_path = Path(model_path)
+        #: one of the small packaged models, not one the user chose: the packaged span
+        #: reader marks the answer's words better than it does (generate/answer.py)
+        self.packaged = packaged
         if not self.model_path.is_file():
             raise LLMError(f"model file not found: {self.model_path}")
         self.name = name or self.model_path.name

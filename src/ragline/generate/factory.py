@@ -19,14 +19,19 @@ import os
 from dataclasses import dataclass, fields
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ragline.errors import RaglineError
 from ragline.generate.base import GenerationOptions, LLMBackend
 
 if TYPE_CHECKING:
+    from ragline.embed.adapted import AdaptedEncoder
     from ragline.embed.cross import CrossEncoder
+    from ragline.embed.reader import SpanReader
+    from ragline.generate.quote import Read
     from ragline.generate.select import Judge
+
+T = TypeVar("T")
 
 try:
     import tomllib
@@ -40,9 +45,11 @@ except ModuleNotFoundError:  # Python 3.10: the same parser, as a package
 # trade 6% / 25%; 0.45 11.5% / 12.5%.
 DEFAULT_MIN_SCORE = 0.35
 # The extractive answer's abstention threshold on the confidence that the passages answer
-# (generate/select.py), chosen on the tuning split (`bench/qa.py --tune --limit 100
-# --unanswerable 40`): the most abstention on hard unanswerable questions while answering
-# >= 85% of answerable ones there (0.86 / 0.675; 0.35 gave 0.89 / 0.625, 0.45 0.83 / 0.70).
+# (generate/select.py), chosen on the tuning split (`bench/qa.py --tune --unanswerable 40`,
+# its 200 questions and 40 unanswerable ones): the most abstention on hard unanswerable
+# questions while answering >= 85% of answerable ones there (with the span reader's lead among
+# the signals: 0.88 / 0.75; 0.45 gave 0.84 / 0.80. Its first 100 alone chose 0.45, answering
+# exactly 0.85, so the whole split decides).
 DEFAULT_MIN_CONFIDENCE = 0.40
 CONFIG_FILE = "config.toml"
 
@@ -132,11 +139,11 @@ def create_backend(cfg: AskConfig) -> LLMBackend:
         return OpenAIBackend(cfg.url, model=cfg.model, api_key_env=cfg.api_key_env,
                              timeout=cfg.timeout, options=options)
     from ragline.generate.embedded import EmbeddedBackend
-    from ragline.generate.models import resolve_model
+    from ragline.generate.models import PACKAGED_LLMS, resolve_model
 
     name, path = resolve_model(cfg.gguf)
     return EmbeddedBackend(path, name=name, n_ctx=cfg.n_ctx, n_threads=cfg.threads,
-                           options=options)
+                           options=options, packaged=name in PACKAGED_LLMS)
 
 
 @lru_cache(maxsize=1)
@@ -145,15 +152,48 @@ def packaged_cross_encoder() -> CrossEncoder | None:
     None where the packaged encoder is not installed (sentences are then ranked without it).
     Its model loads on first use, or on `warmup`."""
     from ragline.embed.cross import CrossEncoder
+
+    return _on_packaged_encoder(CrossEncoder)
+
+
+@lru_cache(maxsize=1)
+def packaged_span_reader() -> SpanReader | None:
+    """The answer-span reader (embed/reader.py) every asker of this process shares; None
+    where the packaged encoder is not installed (the model then picks the span)."""
+    from ragline.embed.reader import SpanReader
+
+    return _on_packaged_encoder(SpanReader)
+
+
+def _on_packaged_encoder(cls: type[T]) -> T | None:
     from ragline.embed.factory import DEFAULT_MODEL, PACKAGED
 
     try:
-        return CrossEncoder(PACKAGED[DEFAULT_MODEL]())
+        return cls(PACKAGED[DEFAULT_MODEL]())  # type: ignore[call-arg]
     except RaglineError:
         return None
+
+
+def reader_marks_spans(backend: object) -> bool:
+    """Whether the packaged reader, not the model, marks the answer's words by default: for
+    a small packaged model (`packaged`), whose quotes are worse; a GGUF file or a server is a
+    model the user chose."""
+    return bool(getattr(backend, "packaged", False))
+
+
+def pair_models() -> list[AdaptedEncoder]:
+    """The packaged pair models every asker uses (the judge and the reader rank sentences),
+    to warm before the first question."""
+    return [m for m in (packaged_cross_encoder(), packaged_span_reader()) if m is not None]
 
 
 def packaged_judge() -> Judge | None:
     """What select.py ranks sentences with: the packaged cross-encoder's `score`."""
     model = packaged_cross_encoder()
     return model.score if model is not None else None
+
+
+def packaged_reader() -> Read | None:
+    """What quote.py takes the answer's span from: the packaged reader's `read`."""
+    model = packaged_span_reader()
+    return model.read if model is not None else None

@@ -46,6 +46,7 @@ QWEN_05B = SplitModel(
 
 SMOLLM2 = "smollm2"
 ALIASES = {"qwen": DEFAULT_LLM, "default": DEFAULT_LLM, "smollm2-135m": SMOLLM2}
+PACKAGED_LLMS = (DEFAULT_LLM, SMOLLM2)
 
 
 def cache_dir() -> Path:

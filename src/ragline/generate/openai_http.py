@@ -41,6 +41,7 @@ class OpenAIBackend:
     #: try GBNF grammars (llama.cpp's server honours them); the asker sets this to False when
     #: the server refuses or ignores one, and answers the free-text way from then on
     grammar = True
+    packaged = False  # a model the user chose: it marks the answer's words itself
 
     def __init__(self, base_url: str, model: str | None = None, api_key: str | None = None,
                  api_key_env: str | None = None, timeout: float = 120.0,

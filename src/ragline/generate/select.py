@@ -12,9 +12,11 @@ candidate sentences lifts that to 0.70-0.735. The cosine compares two vectors ma
 a sentence about the question's subject scores as high as the one that answers it; the
 cross-encoder (`judge`: embed/cross.py, question and sentence read together) lifts the best
 sentence to 0.76 (fixed sample) / 0.81 (tuning split) / 0.82 (424 questions of articles
-neither it nor these weights saw; 0.76 before it). The weights were fitted (conditional logit
-over each question's sentences) on 600 SQuAD dev questions of the 8 articles the judge never
-trained on (bench/qa_select.py).
+neither it nor these weights saw; 0.76 before it). The span reader (`reader`: embed/reader.py)
+reads each sentence too; how far its best span leads its "no answer here" is nearly as good a
+ranker alone (0.75 / 0.795 / 0.785), and with the judge it lifts the best sentence to 0.79 /
+0.835 / 0.856. The weights were fitted (conditional logit over each question's sentences) on
+600 SQuAD dev questions of the 8 articles neither model trained on (bench/qa_select.py).
 
 The same features of the best sentence also say whether the passages answer at all
 (`confidence`), before the model is asked: a hard unanswerable question (its own passage gone,
@@ -35,7 +37,8 @@ import numpy as np
 from ragline.generate.citations import content_tokens
 
 Embed = Callable[[Sequence[str]], np.ndarray]  # L2-normalised rows, one per text
-#: a cross-encoder's score of each sentence for the question (embed/cross.py): higher answers
+#: a pair model's score of each sentence for the question, higher answers: the cross-encoder's
+#: (embed/cross.py), or the span reader's lead over "no answer here" (embed/reader.py)
 Judge = Callable[[str, Sequence[str]], np.ndarray]
 
 _YEAR = re.compile(r"\b(1\d{3}|20\d{2})s?\b|\bcentur(y|ies)\b|\b(January|February|March|April"
@@ -57,9 +60,9 @@ _KINDS = (
 #: feature order of WEIGHTS
 FEATURES = ("sim", "overlap", "window_overlap", "first_passage", "passage_score",
             "has_kind", "lacks_kind", "new_words", "rare_overlap", "rare_window_overlap",
-            "judge")
+            "judge", "reader")
 #: per unit of each raw feature; fitted by bench/qa_select.py (see the module docstring)
-WEIGHTS = (2.429, -1.471, -0.215, 0.6, 0.229, 0.457, -0.595, 0.368, 1.16, 2.321, 0.62)
+WEIGHTS = (1.745, -2.0, -0.314, 0.551, 0.237, 0.243, -0.317, 0.264, 0.753, 2.2, 0.209, 0.189)
 
 
 def answer_kind(question: str) -> str:
@@ -98,10 +101,11 @@ class Sentence:
 
 
 def features(question: str, passages: Sequence[Sequence[str]], sims: np.ndarray,
-             passage_scores: Sequence[float], judged: np.ndarray | None = None) -> np.ndarray:
+             passage_scores: Sequence[float], judged: np.ndarray | None = None,
+             read: np.ndarray | None = None) -> np.ndarray:
     """One row of FEATURES per sentence, passages flattened in order. `sims` are the
     question-sentence cosines; `passage_scores` the retriever's, relative to the best;
-    `judged` the cross-encoder's scores (0 without one)."""
+    `judged` the cross-encoder's scores, `read` the span reader's leads (0 without)."""
     asked = content_tokens(question)
     kind = answer_kind(question)
     question_words = _question_words(question)  # once, not per sentence
@@ -122,7 +126,8 @@ def features(question: str, passages: Sequence[Sequence[str]], sims: np.ndarray,
                          math.log1p(len(words - asked)),
                          sum(weight[w] for w in asked & words),
                          sum(weight[w] for w in asked & (words | previous)),
-                         float(judged[at]) if judged is not None else 0.0])
+                         float(judged[at]) if judged is not None else 0.0,
+                         float(read[at]) if read is not None else 0.0])
             previous = words
             at += 1
     return np.asarray(rows, dtype=np.float64).reshape(-1, len(FEATURES))
@@ -148,15 +153,18 @@ def similarities(question: str, sentences: Sequence[str], embed: Embed | None) -
 
 
 def rank(question: str, passages: Sequence[Sequence[str]], embed: Embed | None,
-         passage_scores: Sequence[float] = (), judge: Judge | None = None) -> list[Sentence]:
-    """Every sentence of the passages, best answer candidate first (stable on ties)."""
+         passage_scores: Sequence[float] = (), judge: Judge | None = None,
+         lead: Judge | None = None) -> list[Sentence]:
+    """Every sentence of the passages, best answer candidate first (stable on ties). `lead`
+    scores like `judge`: the span reader's lead of each sentence (embed/reader.py)."""
     flat = [(p, i, s) for p, ss in enumerate(passages) for i, s in enumerate(ss)]
     if not flat:
         return []
     texts = [s for _, _, s in flat]
     sims = similarities(question, texts, embed)
     judged = judge(question, texts) if judge is not None else None
-    rows = features(question, passages, sims, list(passage_scores), judged)
+    read = lead(question, texts) if lead is not None else None
+    rows = features(question, passages, sims, list(passage_scores), judged, read)
     scores = rows @ np.asarray(WEIGHTS)
     order = np.argsort(-scores, kind="stable")
     return [Sentence(flat[j][0], flat[j][1], flat[j][2], float(scores[j]),
@@ -165,16 +173,16 @@ def rank(question: str, passages: Sequence[Sequence[str]], embed: Embed | None,
 
 #: logistic P(answerable) over `signals`; fitted by bench/qa_select.py (a rerun there
 #: prints these to within 0.01)
-ANSWERABLE_BIAS = -4.636
-ANSWERABLE_WEIGHTS = {"relevance": 1.636, "top_score": 0.197, "margin": 0.592,
-                      "sent_sim": 2.789, "overlap": 0.454, "window_overlap": 2.612,
-                      "lacks_kind": -0.41, "judge": 0.169}
+ANSWERABLE_BIAS = -4.455
+ANSWERABLE_WEIGHTS = {"relevance": 1.6, "top_score": 0.39, "margin": 0.396, "sent_sim": 2.452,
+                      "overlap": -0.02, "window_overlap": 1.986, "lacks_kind": -0.086,
+                      "judge": 0.123, "reader": 0.085}
 
 
 def signals(ranked: Sequence[Sentence], relevance: float) -> dict[str, float]:
     """What `confidence` weighs: the best passage's dense cosine (`relevance`), the best
     sentence's score and its lead over the next, and the best sentence's own features
-    (its judge's score among them)."""
+    (the judge's score and the reader's lead among them)."""
     if not ranked:
         return {name: 0.0 for name in ANSWERABLE_WEIGHTS} | {"relevance": relevance}
     best = dict(zip(FEATURES, ranked[0].features, strict=True))
@@ -182,7 +190,7 @@ def signals(ranked: Sequence[Sentence], relevance: float) -> dict[str, float]:
     return {"relevance": relevance, "top_score": ranked[0].score,
             "margin": ranked[0].score - runner_up, "sent_sim": best["sim"],
             "overlap": best["overlap"], "window_overlap": best["window_overlap"],
-            "lacks_kind": best["lacks_kind"], "judge": best["judge"]}
+            "lacks_kind": best["lacks_kind"], "judge": best["judge"], "reader": best["reader"]}
 
 
 def confidence(signals: dict[str, float]) -> float:
