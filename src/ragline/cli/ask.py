@@ -142,9 +142,11 @@ def print_sources(result: AskResult) -> None:
         console.print(f"[bold cyan][{c.n}][/] [green]{where}[/]{flag}{how}")
         console.print(f"    [dim]{escape(snippet)}[/]")
     t = result.timings
+    by = ("words marked by the span reader" if result.span_by == "reader" else
+          f"{t['tokens_per_s']:.1f} tokens/s, model {escape(result.model)}")
     console.print(f"[dim]retrieve {t['retrieve_ms']:.0f} ms, first token "
                   f"{t['first_token_ms'] / 1e3:.1f} s, total {t['total_ms'] / 1e3:.1f} s, "
-                  f"{t['tokens_per_s']:.1f} tokens/s, model {escape(result.model)}[/]")
+                  f"{by}[/]")
 
 
 def _answer(asker: Asker, question: str, as_json: bool, stream: bool,
