@@ -66,6 +66,22 @@ def test_config_file_in_the_index_is_read(tiny_index, smollm2: Path) -> None:
     assert d["abstained"] is True and d["abstain_reason"] == "retrieval"  # the file's threshold
 
 
+def test_an_early_abstention_waits_for_the_warm_ups(tiny_index, smollm2: Path,
+                                                    tmp_path: Path) -> None:
+    """With an empty model cache the pair models are still being exported in background
+    threads when the gate abstains; the process waits for them instead of aborting in a
+    native library's teardown (it did, 2 runs of 3, while they were daemon threads)."""
+    (tiny_index.path / "config.toml").write_text("[llm]\nmin_score = 0.99\n")
+    try:
+        out = ragline("ask", "What water temperature is best for brewing coffee?", "--index",
+                      str(tiny_index.path), "--json", *FAST,
+                      env={"RAGLINE_CACHE": str(tmp_path / "cache")})
+    finally:
+        (tiny_index.path / "config.toml").unlink()
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["abstain_reason"] == "retrieval"
+
+
 def test_chat_reads_piped_questions(tiny_index, smollm2: Path) -> None:
     out = ragline("chat", "--index", str(tiny_index.path), "-k", "2", *FAST,
                   stdin="Who introduced movable-type printing?\nAnd when?\n")

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sys
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,7 +12,14 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from ragline.cli.options import IndexOpt, StoreOpt, WhereOpt, open_existing, warm_in_background
+from ragline.cli.options import (
+    IndexOpt,
+    StoreOpt,
+    WhereOpt,
+    in_background,
+    open_existing,
+    warm_in_background,
+)
 from ragline.errors import RaglineError
 from ragline.generate.factory import DEFAULT_MIN_CONFIDENCE  # light: settings only
 
@@ -78,7 +83,7 @@ def _preload(backend: object) -> None:
     here is raised again, with its message, by the first `generate`."""
     load = getattr(backend, "load", None)
     if load is not None:
-        _in_background("ragline-llm-preload", load)
+        in_background("ragline-llm-preload", load)
 
 
 def _warm_pair_models() -> None:
@@ -88,17 +93,7 @@ def _warm_pair_models() -> None:
     from ragline.generate.factory import pair_models
 
     for model in pair_models():
-        _in_background(f"ragline-{type(model).__name__}-warmup", model.warmup)
-
-
-def _in_background(name: str, work: Callable[[], object]) -> None:
-    """Run `work` in a daemon thread; what fails there fails again where it is needed."""
-
-    def run() -> None:
-        with contextlib.suppress(Exception):
-            work()
-
-    threading.Thread(target=run, name=name, daemon=True).start()
+        in_background(f"ragline-{type(model).__name__}-warmup", model.warmup)
 
 
 def _close(asker: Asker) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -37,14 +38,22 @@ def warm_in_background(index: Index) -> None:
     """Load the encoder in a thread while the store loads its files and BM25 runs: a cold
     search overlaps ONNX Runtime's session set-up (~0.3 s) with the rest. A failure is
     raised again by the search's own `warmup`."""
+    in_background("ragline-encoder-warmup", index.embedder.warmup)
+
+
+def in_background(name: str, work: Callable[[], object]) -> None:
+    """Run `work` in a thread; what fails there fails again where it is needed. Not a daemon:
+    the process waits for it at exit, because a native library (ONNX Runtime, llama.cpp) torn
+    down while one of its threads is still loading aborts the process ("terminate called
+    without an active exception"), as an `ask` that abstained before needing the model did."""
     import contextlib
     import threading
 
-    def work() -> None:
+    def run() -> None:
         with contextlib.suppress(Exception):
-            index.embedder.warmup()
+            work()
 
-    threading.Thread(target=work, name="ragline-encoder-warmup", daemon=True).start()
+    threading.Thread(target=run, name=name).start()
 
 
 def open_existing(index: Path | None, store: str | None = None) -> Index:
