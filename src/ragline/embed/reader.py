@@ -93,9 +93,9 @@ class SpanReader(AdaptedEncoder):
 
     def read(self, question: str, sentences: Sequence[str]) -> list[Found | None]:
         """Each sentence's best span (None only for a sentence cut off entirely by the token
-        window). It is found even where "no answer here" scores higher: the sentence was
-        chosen to answer by the judge (generate/select.py), and on SQuAD's tuning split the
-        reader's best span there scored F1 0.754 against 0.691 when it could say none."""
+        window). It is found even where "no answer here" scores higher: `ask` reads the
+        sentence ranked likeliest to answer (generate/select.py), and on SQuAD's tuning split
+        the reader's best span there scored F1 0.754 against 0.691 when it could say none."""
         return [_found(logits, enc, text) for (logits, enc), text
                 in zip(self.token_logits(question, sentences), sentences, strict=True)]
 
