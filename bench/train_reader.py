@@ -45,7 +45,7 @@ from qa_data import judge_split, passages
 from train_judge import lora_arrays, seeded, train_loop, with_lora
 
 from ragline.embed.factory import DEFAULT_MODEL, PACKAGED
-from ragline.embed.reader import ADAPTER, MAX_ANSWER_TOKENS, MAX_TOKENS, best_span, whole_words
+from ragline.embed.reader import ADAPTER, MAX_TOKENS, found_in
 from ragline.eval.qa import contains, exact_match, token_f1
 from ragline.generate.compress import split_sentences
 from ragline.generate.extractive import clean_span
@@ -143,17 +143,10 @@ def predict(reader: Reader, pairs: Sequence[tuple[str, str]]) -> list[tuple[str,
             part = pairs[at:at + 32]
             batch = reader.encode(part)
             logits = reader(batch).numpy()
-            for i, (_, sentence) in enumerate(part):
-                seq = batch.sequence_ids(i)
-                offsets = [tuple(o) for o in batch["offset_mapping"][i].tolist()]
-                found = best_span(logits[i, :, 0], logits[i, :, 1],
-                                  [j for j, s in enumerate(seq) if s == 1], MAX_ANSWER_TOKENS)
-                if found is None:
-                    out.append(("", 0.0))
-                    continue
-                lead = (logits[i, found[0], 0] + logits[i, found[1], 1] - logits[i, 0].sum())
-                a, b = whole_words(sentence, offsets[found[0]][0], offsets[found[1]][1])
-                out.append((clean_span(sentence[a:b]), float(lead)))
+            for i, (_, sentence) in enumerate(part):  # as `ask` reads a span (embed/reader)
+                found = found_in(logits[i], batch.encodings[i], sentence)
+                out.append(("", 0.0) if found is None else
+                           (clean_span(sentence[found.start:found.end]), found.lead))
     reader.train()
     return out
 

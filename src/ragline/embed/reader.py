@@ -96,11 +96,13 @@ class SpanReader(AdaptedEncoder):
         window). It is found even where "no answer here" scores higher: `ask` reads the
         sentence ranked likeliest to answer (generate/select.py), and on SQuAD's tuning split
         the reader's best span there scored F1 0.754 against 0.691 when it could say none."""
-        return [_found(logits, enc, text) for (logits, enc), text
+        return [found_in(logits, enc, text) for (logits, enc), text
                 in zip(self.token_logits(question, sentences), sentences, strict=True)]
 
 
-def _found(logits: np.ndarray, enc: Any, text: str) -> Found | None:
+def found_in(logits: np.ndarray, enc: Any, text: str) -> Found | None:
+    """The best span of one encoded (question, `text`) pair, from its token logits; None when
+    no token of `text` is in the encoding (a `tokenizers` Encoding: sequence ids, offsets)."""
     allowed = [j for j, s in enumerate(enc.sequence_ids) if s == 1]
     span = best_span(logits[:, 0], logits[:, 1], allowed)
     if span is None:
