@@ -64,12 +64,22 @@ def sanitize(text: str) -> str:
 
 # sentences that address the model rather than inform the reader: a 0.5B model cannot be
 # trusted to treat them as data however they are framed, so they are cut before it sees them
+# (Prose uses these words too: "act as", "from now on" and "override any rule" count only
+# where they address the reader; on SQuAD's 2,067 passages the looser forms cut 12 sentences,
+# all of them prose, among them the answer to a question.)
 _ORDERS = re.compile(
-    r"\b(ignore|disregard|forget|override|bypass)\b[^.!?\n]{0,80}\b(instructions?|rules?|"
-    r"prompts?|directions?|guidelines?|guardrails?)\b"
+    r"\b(ignore|disregard|forget|override|bypass)\b[^.!?\n]{0,80}\b(instructions?|prompts?|"
+    r"directions?|guidelines?|guardrails?)\b"
+    r"|\b(ignore|disregard|forget|override|bypass)\s+(all\s+|any\s+)?(of\s+)?((your|the|my|"
+    r"these|those)\s+((previous|prior|earlier|above|original)\s+)?|(previous|prior|earlier|"
+    r"above|original)\s+)rules\b"
     r"|\b(instructions?|directives?|orders?|rules?)\s+(for|to)\s+(the\s+|any\s+)?(assistant|ai|"
     r"model|llm|chatbot|bot)\b"
-    r"|\b(you are now|from now on|act as|pretend to be|your new (role|task|job))\b"
+    r"|(^|[.!?:]\s*|\n)\s*((now|please),?\s+)?(act as|pretend to be|role-?play as)\b"
+    r"|\byou\s+(must|should|will|shall|are to)\s+(now\s+)?(act as|pretend to be)\b"
+    r"|\bfrom now on,?\s+(you (are|must|shall|will (only|always|answer|respond|reply|say))|"
+    r"answer|respond|reply|only|always|say|output)\b"
+    r"|\b(you are now (a|an|my)|your new (role|task|job|instructions))\b"
     r"|\b(respond|reply|answer)\b[^.!?\n]{0,40}\b(only|always)\b[^.!?\n]{0,20}\bwith\b"
     r"|\b(answer|respond to|reply to) (every|all|each|any) (question|query|request)s?\b"
     r"|\b(system prompt|the assistant|language model|AI model)\b[^.!?\n]{0,40}\b(must|should|"
