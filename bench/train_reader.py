@@ -28,6 +28,16 @@ sentence holds a gold answer, span F1 / EM 0.754 / 0.625 against 0.667 / 0.550 f
 answer here", which is why `read` always returns its best span); 394 held-out-article gold
 sentences 0.717 / 0.571. It put "no answer here" first on 0.92 of 390 sentences of the same
 paragraphs without the answer: its lead is a feature of select.py's ranking (see there).
+
+Tried and not shipped (2026-11-27): `--index` adds a third pair per question, the sentence of
+its best 3 hits that select.py's scorer before the judge ranks highest without a gold answer (a
+near miss, often from another passage; target [CLS]). 2 epochs over 19,397 pairs (37 min): span
+F1 0.789 on the tuning rows above (0.754 shipped), 0.696 on the held-out gold sentences
+(0.717); "no answer here" first on 0.98 of the sentences without the answer, but also on 0.35
+of the gold ones. Refitted with bench/qa_select.py, the best sentence held a gold answer for
+0.858 / 0.85 / 0.77 of the unseen / tuning / fixed questions, against 0.856 / 0.835 / 0.79 with
+the shipped reader: no gain beyond the noise of 200 questions, so the shipped adapter keeps the
+2-pair data.
 """
 
 from __future__ import annotations
@@ -41,8 +51,8 @@ from typing import Any
 
 import numpy as np
 import torch
-from qa_data import judge_split, passages
-from train_judge import lora_arrays, seeded, train_loop, with_lora
+from qa_data import SQUAD, judge_split, open_index, passages
+from train_judge import candidates, lora_arrays, seeded, train_loop, with_lora
 
 from ragline.embed.factory import DEFAULT_MODEL, PACKAGED
 from ragline.embed.reader import ADAPTER, MAX_TOKENS, found_in
@@ -50,6 +60,7 @@ from ragline.eval.qa import contains, exact_match, token_f1
 from ragline.generate.compress import split_sentences
 from ragline.generate.extractive import clean_span
 from ragline.generate.prompt import shown_text
+from ragline.index import Index
 
 BATCH = 16  # pairs a step (the optimiser is train_judge's: AdamW 1e-3, 100 warm-up steps)
 
@@ -66,12 +77,13 @@ def locate(sentence: str, answers: Sequence[str]) -> tuple[int, int] | None:
     return None
 
 
-def examples(qs: Sequence[dict[str, Any]], rng: random.Random) -> list[dict[str, Any]]:
-    """(question, sentence, char span or None) pairs: the gold sentence and one without an
-    answer from the same paragraph."""
+def examples(qs: Sequence[dict[str, Any]], rng: random.Random,
+             hard: Sequence[str | None] = ()) -> list[dict[str, Any]]:
+    """(question, sentence, char span or None) pairs: the gold sentence, one without an
+    answer from the same paragraph, and the question's `hard` negative where it has one."""
     text = {p["_id"]: p["text"] for p in passages()}
     out = []
-    for q in qs:
+    for n, q in enumerate(qs):
         sentences = split_sentences(shown_text(text[q["gold_passage_id"]]))
         gold = [s for s in sentences if contains(s, q["answers"])]
         span = locate(gold[0], q["answers"]) if gold else None
@@ -83,7 +95,18 @@ def examples(qs: Sequence[dict[str, Any]], rng: random.Random) -> list[dict[str,
         if others:
             out.append({"question": q["question"], "sentence": rng.choice(others),
                         "span": None, "answers": q["answers"]})
+        if n < len(hard) and hard[n]:
+            out.append({"question": q["question"], "sentence": hard[n], "span": None,
+                        "answers": q["answers"]})
     return out
+
+
+def hard_negatives(index: Index, qs: Sequence[dict[str, Any]]) -> list[str | None]:
+    """Each question's sentence of its best 3 hits (what `ask` ranks) that select.py's scorer
+    before the judge ranks highest among those without a gold answer: the near misses the
+    reader's lead must rank below the answer (bench/train_judge.py's hard negatives)."""
+    return [next((s for s, g in zip(c["sentences"], c["gold"], strict=True) if not g), None)
+            for c in candidates(index, qs)]
 
 
 class Reader(torch.nn.Module):
@@ -185,6 +208,8 @@ def report(reader: Reader, rows_path: Path, held: Sequence[dict[str, Any]]) -> N
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--index", type=Path, default=None,
+                    help="a SQuAD index (bench/qa.py's): add each question's hard negative")
     ap.add_argument("--out", type=Path, default=ADAPTER)
     ap.add_argument("--rows", type=Path, default=Path("/tmp/s12/tune-b1.json"))
     ap.add_argument("--epochs", type=float, default=2.0)
@@ -193,7 +218,13 @@ def main() -> None:
     args = ap.parse_args()
     rng = seeded()
     train_qs, held_qs = judge_split()
-    train = examples(train_qs[:args.limit or None], rng)
+    train_qs = train_qs[:args.limit or None]
+    hard: list[str | None] = []
+    if args.index is not None:
+        idx = open_index(args.index, SQUAD / "corpus.jsonl")
+        hard = hard_negatives(idx, train_qs)
+        idx.close()
+    train = examples(train_qs, rng, hard)
     held = examples(random.Random(1).sample(held_qs, min(400, len(held_qs))), rng)
     print(f"{len(train)} training pairs; {len(held)} held-out-article pairs", flush=True)
     reader = Reader(PACKAGED[DEFAULT_MODEL](), args.rank)
