@@ -7,8 +7,11 @@ import json
 import random
 import sys
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from ragline.eval.qa import unanswerable_set
 from ragline.index import Index
@@ -43,6 +46,19 @@ def open_index(path: Path, corpus: Path) -> Index:
         print(f"  {idx.status()['chunks']} chunks in {time.perf_counter() - t:.0f}s",
               file=sys.stderr)
     return idx
+
+
+def cached_embed(index: Index) -> Callable[[Sequence[str]], np.ndarray]:
+    """The index's embedder, each text embedded once (rankings of the same sentences share)."""
+    cache: dict[str, np.ndarray] = {}
+
+    def embed(texts: Sequence[str]) -> np.ndarray:
+        new = [t for t in dict.fromkeys(texts) if t not in cache]
+        if new:
+            cache.update(zip(new, index.embedder.embed(new), strict=True))
+        return np.stack([cache[t] for t in texts])
+
+    return embed
 
 
 def gold_id(source: str) -> str:

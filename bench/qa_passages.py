@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from qa_data import SQUAD, judge_split, open_index, sample_questions
+from qa_data import SQUAD, cached_embed, judge_split, open_index, sample_questions
 from qa_select import JUDGE, LEAD
 
 from ragline.eval.qa import contains
@@ -50,14 +50,7 @@ def main() -> None:
     ap.add_argument("--index", type=Path, default=Path("/tmp/ragline-bench-squad"))
     args = ap.parse_args()
     idx = open_index(args.index, SQUAD / "corpus.jsonl")
-    vectors: dict[str, np.ndarray] = {}
-
-    def embed(texts: Sequence[str]) -> np.ndarray:
-        new = [t for t in dict.fromkeys(texts) if t not in vectors]
-        if new:
-            vectors.update(zip(new, idx.embedder.embed(new), strict=True))
-        return np.stack([vectors[t] for t in texts])
-
+    embed = cached_embed(idx)
     judge = memo(JUDGE) if JUDGE is not None else None
     lead = memo(LEAD) if LEAD is not None else None
     held = judge_split()[1]

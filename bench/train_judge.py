@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from qa_data import SQUAD, judge_split, open_index, sample_questions
+from qa_data import SQUAD, cached_embed, judge_split, open_index, sample_questions
 
 from ragline.embed.cross import ADAPTER
 from ragline.embed.factory import DEFAULT_MODEL, PACKAGED
@@ -72,14 +72,7 @@ class LoRA(torch.nn.Module):
 def candidates(index: Index, qs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """Each question's sentences of its best 3 passages, gold labels, and select.py's
     scores without the judge (for hard negatives)."""
-    cache: dict[str, np.ndarray] = {}
-
-    def embed(texts: Sequence[str]) -> np.ndarray:
-        new = [t for t in dict.fromkeys(texts) if t not in cache]
-        if new:
-            cache.update(zip(new, index.embedder.embed(new), strict=True))
-        return np.stack([cache[t] for t in texts])
-
+    embed = cached_embed(index)
     out = []
     for q, found in zip(qs, index.search_many([q["question"] for q in qs], k=3), strict=True):
         hits = found.hits[:3]
