@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import http.server
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import httpx
 import pytest
 
+from ragline.embed.reader import Found
 from ragline.generate import quote
 from ragline.generate.answer import ABSTAIN_TEXT, Asker
 from ragline.generate.base import GenerationOptions
@@ -97,6 +98,30 @@ def test_the_readers_answer_is_the_sentence_around_its_span(reader) -> None:
     assert found is not None and found.by == "reader" and found.n == 1
     assert found.span == "corporal punishment" and "reader_lead" in found.signals
     assert found.sentence == unit.split(" (")[0]
+
+
+def test_the_reader_reads_the_best_sentence_once(reader) -> None:
+    """What the reader found while the sentences were ranked (`leads`) is its quote's span:
+    `read_span` reads only kept units it has not seen."""
+    question = "What was the most common form of school discipline?"
+    units = ["Throughout the history of education the most common form of school discipline "
+             "was corporal punishment.", "Teachers were expected to act as parents."]
+    read: list[list[str]] = []
+
+    def counted(q: str, sentences: Sequence[str]) -> Sequence[Found | None]:
+        read.append(list(sentences))
+        return reader.read(q, sentences)
+
+    spans: dict[str, Found | None] = {}
+    quote.leads(counted, spans)(question, units[1:])  # ranking saw only the second
+    prepared = quote.Prepared([], {}, units, [(0, units[0]), (1, units[1])], confidence=0.9)
+    found = quote.read_span(question, prepared, counted, spans)
+    assert read == [units[1:], units[:1]]  # the second was not read again
+    assert found is not None and found.span == "corporal punishment" and found.n == 1
+    read.clear()
+    again = quote.read_span(question, prepared, counted, spans | {units[0]: reader.read(
+        question, units[:1])[0]})
+    assert read == [] and again is not None and again.span == found.span
 
 
 class _DropGrammar(http.server.BaseHTTPRequestHandler):

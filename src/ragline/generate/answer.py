@@ -35,7 +35,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ragline.generate import citations as cit
 from ragline.generate import quote
@@ -57,6 +57,9 @@ from ragline.generate.factory import (
 from ragline.generate.prompt import CONCISE_PREFILL, build_messages, concise_messages
 from ragline.generate.select import Judge
 from ragline.types import Hit, SearchResult
+
+if TYPE_CHECKING:
+    from ragline.embed.reader import Found
 
 ABSTAIN_TEXT = "I cannot answer that from the documents."
 SPAN_BY = ("reader", "model")  # who marks the answer's words in the extractive path
@@ -211,7 +214,6 @@ class Asker:
         #: ranking, and with span_by="reader" it marks the answer's words in the best one
         #: (else, or where there is none, the model quotes them under the grammar)
         self.reader = reader if reader is not None else packaged_reader()
-        self.lead = quote.leads(self.reader) if self.reader is not None else None
 
     def retrieve(self, question: str, follow_up: bool) -> list[Hit]:
         """Search the question; in a chat, also the question joined to the previous one, so a
@@ -309,13 +311,15 @@ class Asker:
         """The extractive answer (generate/quote.py), or None when the backend wrote text that
         is not a quote (a server that ignores grammars)."""
         embed = getattr(getattr(self.index, "embedder", None), "embed", None)
+        spans: dict[str, Found | None] = {}  # what the reader found ranking, for its quote
+        lead = quote.leads(self.reader, spans) if self.reader is not None else None
         prepared = quote.prepare(question, hits, history, self.per_passage, embed,
-                                 self.budget, relevance, self.judge, self.lead)
+                                 self.budget, relevance, self.judge, lead)
         if prepared.confidence < self.min_confidence:
             return quote.unanswered(prepared)  # the model is not asked (see generate/quote)
         found = None
         if self.span_by == "reader" and self.reader is not None:
-            found = quote.read_span(question, prepared, self.reader)
+            found = quote.read_span(question, prepared, self.reader, spans)
         if found is None:
             stream = on_text if self.concise else None
             reply, first = self._stream_words(run, prepared.messages, stream,

@@ -16,6 +16,7 @@ folder's config.toml (`[llm]` table) > defaults.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from functools import lru_cache
 from pathlib import Path
@@ -165,11 +166,11 @@ def packaged_span_reader() -> SpanReader | None:
     return _on_packaged_encoder(SpanReader)
 
 
-def _on_packaged_encoder(cls: type[T]) -> T | None:
+def _on_packaged_encoder(make: Callable[[Path], T]) -> T | None:
     from ragline.embed.factory import DEFAULT_MODEL, PACKAGED
 
     try:
-        return cls(PACKAGED[DEFAULT_MODEL]())  # type: ignore[call-arg]
+        return make(PACKAGED[DEFAULT_MODEL]())
     except RaglineError:
         return None
 

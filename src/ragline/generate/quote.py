@@ -25,7 +25,7 @@ compared.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -161,22 +161,30 @@ def read_reply(reply: str, prepared: Prepared, stats: GenerationStats) -> Quote 
                  signals, prepared.confidence)
 
 
-def leads(read: Read) -> Judge:
+def leads(read: Read, found: dict[str, Found | None] | None = None) -> Judge:
     """The reader as a sentence scorer for select.py: how far each sentence's best span leads
-    its "no answer here" score."""
+    its "no answer here" score. Each sentence's span goes into `found`, where given, so that
+    `read_span` need not read the best sentence again."""
 
     def score(question: str, sentences: Sequence[str]) -> np.ndarray:
-        found = read(question, sentences)
-        return np.array([f.lead if f is not None else NO_LEAD for f in found], dtype=np.float64)
+        spans = read(question, sentences)
+        if found is not None:
+            found.update(zip(sentences, spans, strict=True))
+        return np.array([f.lead if f is not None else NO_LEAD for f in spans], dtype=np.float64)
 
     return score
 
 
-def read_span(question: str, prepared: Prepared, read: Read) -> Quote | None:
+def read_span(question: str, prepared: Prepared, read: Read,
+              known: Mapping[str, Found | None] | None = None) -> Quote | None:
     """The reader's quote: its best span of the kept sentences (the span leading its "no
-    answer here" score most), or None when it sees none of them (cut off by its window)."""
+    answer here" score most), or None when it sees none of them (cut off by its window).
+    Units in `known` (what `leads` found while ranking) are not read again."""
     units = [t for _, t in prepared.units]
-    spans = read(question, units)
+    known = known or {}
+    missing = [t for t in units if t not in known]
+    now = dict(zip(missing, read(question, missing), strict=True)) if missing else {}
+    spans = [known[t] if t in known else now[t] for t in units]
     found = [(f.lead, i, f) for i, f in enumerate(spans) if f is not None]
     if not found:
         return None
