@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ragline.eval.qa import unanswerable_set
+from ragline.generate.select import Judge
 from ragline.index import Index
 
 REPO = Path(__file__).resolve().parents[1]
@@ -48,17 +49,24 @@ def open_index(path: Path, corpus: Path) -> Index:
     return idx
 
 
-def cached_embed(index: Index) -> Callable[[Sequence[str]], np.ndarray]:
-    """The index's embedder, each text embedded once (rankings of the same sentences share)."""
-    cache: dict[str, np.ndarray] = {}
+def memo(score: Judge) -> Judge:
+    """`score` run once per (question, sentence): rankings of the same sentences share the
+    models' work. Its rows may be numbers (a pair model's) or vectors (an embedder's)."""
+    seen: dict[tuple[str, str], Any] = {}
 
-    def embed(texts: Sequence[str]) -> np.ndarray:
-        new = [t for t in dict.fromkeys(texts) if t not in cache]
+    def cached(question: str, sentences: Sequence[str]) -> np.ndarray:
+        new = [s for s in dict.fromkeys(sentences) if (question, s) not in seen]
         if new:
-            cache.update(zip(new, index.embedder.embed(new), strict=True))
-        return np.stack([cache[t] for t in texts])
+            seen.update(zip(((question, s) for s in new), score(question, new), strict=True))
+        return np.array([seen[(question, s)] for s in sentences])
 
-    return embed
+    return cached
+
+
+def cached_embed(index: Index) -> Callable[[Sequence[str]], np.ndarray]:
+    """The index's embedder, each text embedded once (`memo` with no question)."""
+    embed = memo(lambda _, texts: index.embedder.embed(texts))
+    return lambda texts: embed("", texts)
 
 
 def gold_id(source: str) -> str:

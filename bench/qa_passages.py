@@ -17,31 +17,16 @@ from __future__ import annotations
 
 import argparse
 import random
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from qa_data import SQUAD, cached_embed, judge_split, open_index, sample_questions
+from qa_data import SQUAD, cached_embed, judge_split, memo, open_index, sample_questions
 from qa_select import JUDGE, LEAD
 
 from ragline.eval.qa import contains
 from ragline.generate.quote import rank_hits
-from ragline.generate.select import Judge
 
 MOST = 5
-
-
-def memo(score: Judge) -> Judge:
-    """`score` run once per (question, sentence): the 5 rankings share the pair models' work."""
-    seen: dict[tuple[str, str], float] = {}
-
-    def cached(question: str, sentences: Sequence[str]) -> np.ndarray:
-        new = [s for s in dict.fromkeys(sentences) if (question, s) not in seen]
-        if new:
-            seen.update(zip(((question, s) for s in new), score(question, new), strict=True))
-        return np.array([seen[(question, s)] for s in sentences])
-
-    return cached
 
 
 def main() -> None:
